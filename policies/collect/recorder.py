@@ -1,0 +1,152 @@
+"""Roll out the scripted expert for one attempt and record it as a one-episode LeRobotDataset shard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from vla.constants import (
+    ACTION,
+    NEXT_DONE,
+    NEXT_REWARD,
+    NEXT_SUCCESS,
+    OBS_STATE,
+    TASK,
+)
+
+from .features import CAMERA_KEYS, ROBOT_TYPE, as_float32
+
+
+def quiet_video_encoders() -> None:
+    """Keep libx264 / SVT-AV1 banners and per-file statistics off the terminal (errors still show)."""
+    os.environ.setdefault("SVT_LOG", "1")
+    import av.logging
+
+    av.logging.set_libav_level(av.logging.ERROR)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """Outcome of one expert rollout; `kept` means its shard was committed to the collection."""
+
+    task: str
+    attempt: int
+    seed: int
+    instruction: str
+    success: bool
+    length: int
+    kept: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ShardWriterSpec:
+    """Everything needed to create a shard dataset; identical for every shard of a collection."""
+
+    repo_id: str
+    fps: int
+    features: dict[str, dict]
+    vcodec: str
+    max_steps: int
+
+
+def _create_shard(spec: ShardWriterSpec, root: Path):
+    from lerobot.configs import RGBEncoderConfig
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    return LeRobotDataset.create(
+        repo_id=spec.repo_id,
+        fps=spec.fps,
+        features=spec.features,
+        root=root,
+        robot_type=ROBOT_TYPE,
+        use_videos=True,
+        rgb_encoder=RGBEncoderConfig(vcodec=spec.vcodec),
+        # Frames go straight to one encoder thread per camera while the sim keeps stepping (no PNG
+        # round trip). The queue holds a whole episode, so the encoder never drops a frame.
+        streaming_encoding=True,
+        encoder_queue_maxsize=spec.max_steps + 8,
+        encoder_threads=1,
+    )
+
+
+def record_attempt(
+    env: gym.Env,
+    expert,
+    *,
+    spec: ShardWriterSpec,
+    shard_dir: Path,
+    task: str,
+    attempt: int,
+    seed: int,
+    keep_failures: bool,
+) -> AttemptResult:
+    """Run one episode with the expert, writing frames into a fresh dataset at `shard_dir`.
+
+    Frame t holds the observation before the action, the action, and the reward/done/success that
+    followed it. The episode ends on termination, truncation or success. A kept episode's shard is
+    finalized (complete on disk) when this returns; a discarded one is deleted.
+    """
+    start = time.perf_counter()
+    dataset = _create_shard(spec, shard_dir)
+    try:
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        instruction = str(obs[TASK])
+        state_shape = tuple(spec.features[OBS_STATE]["shape"])
+        action_shape = tuple(spec.features[ACTION]["shape"])
+        success = False
+        length = 0
+        while True:
+            action = as_float32(expert.act(obs), action_shape)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            success = bool(info.get("is_success", False))
+            done = bool(terminated or truncated or success)
+            frame = {key: np.asarray(obs[key], dtype=np.uint8) for key in CAMERA_KEYS}
+            frame[OBS_STATE] = as_float32(obs[OBS_STATE], state_shape)
+            frame[ACTION] = action
+            frame[NEXT_REWARD] = np.array([reward], dtype=np.float32)
+            frame[NEXT_DONE] = np.array([done], dtype=bool)
+            frame[NEXT_SUCCESS] = np.array([success], dtype=bool)
+            frame[TASK] = instruction
+            dataset.add_frame(frame)
+            length += 1
+            obs = next_obs
+            if done:
+                break
+        kept = success or keep_failures
+        if kept:
+            dataset.save_episode()
+        else:
+            dataset.clear_episode_buffer()
+        dataset.finalize()
+    except BaseException:
+        _discard(dataset, shard_dir)
+        raise
+    if not kept:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+    return AttemptResult(
+        task=task,
+        attempt=attempt,
+        seed=seed,
+        instruction=instruction,
+        success=success,
+        length=length,
+        kept=kept,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _discard(dataset, shard_dir: Path) -> None:
+    try:
+        dataset.clear_episode_buffer()
+        dataset.finalize()
+    except Exception:  # already failing; the partial shard is deleted below (or on resume)
+        pass
+    shutil.rmtree(shard_dir, ignore_errors=True)

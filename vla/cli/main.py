@@ -1,0 +1,59 @@
+"""The `vla` command. Each subcommand is a typed dataclass config plus a runner, imported lazily
+so that `vla --help` stays fast and optional extras stay optional."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+
+from vla.errors import VlaUserError
+
+
+@dataclass(frozen=True)
+class Command:
+    config: str  # "module:DataclassName"
+    runner: str  # "module:function" taking the config
+
+
+COMMANDS: dict[str, Command] = {
+    "tasks": Command("vla.envs.manipulation.cli:TasksConfig", "vla.envs.manipulation.cli:run_tasks"),
+    "collect": Command("vla.policies.collect.config:CollectConfig", "vla.policies.collect.command:run_collect"),
+    "quickstart": Command(
+        "vla.policies.collect.quickstart:QuickstartConfig", "vla.policies.collect.quickstart:run_quickstart"
+    ),
+}
+
+
+def _load(ref: str):
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    argv = sys.argv[1:] if argv is None else argv
+    configs = {name: _load(cmd.config) for name, cmd in COMMANDS.items()}
+    try:
+        cfg = tyro.extras.subcommand_cli_from_dict(
+            configs,
+            args=argv,
+            prog="vla",
+            description="vla: vision-language-action policies, from simulated demonstrations to ROS 2 robots.",
+        )
+        name = next(n for n, c in configs.items() if type(cfg) is c)
+        result = _load(COMMANDS[name].runner)(cfg)
+    except VlaUserError as e:
+        print(f"vla: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vla: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Feature keys shared by envs, datasets and models (LeRobot's naming conventions)."""
+
+OBS_IMAGES_PREFIX = "observation.images."
+OBS_IMAGE_SCENE = "observation.images.scene"
+OBS_IMAGE_WRIST = "observation.images.wrist"
+OBS_STATE = "observation.state"
+ACTION = "action"
+TASK = "task"
+NEXT_REWARD = "next.reward"
+NEXT_DONE = "next.done"
+NEXT_SUCCESS = "next.success"
