@@ -67,7 +67,7 @@ class TabletopEnv(gym.Env):
             {
                 OBS_IMAGE_SCENE: spaces.Box(0, 255, (h, w, 3), np.uint8),
                 OBS_IMAGE_WRIST: spaces.Box(0, 255, (h, w, 3), np.uint8),
-                OBS_STATE: spaces.Box(-np.inf, np.inf, (len(self.state_names),), np.float32),
+                OBS_STATE: spaces.Box(*self._state_bounds(), dtype=np.float32),
                 TASK: spaces.Text(max_length=256, min_length=1, charset=INSTRUCTION_CHARSET),
             }
         )
@@ -172,6 +172,14 @@ class TabletopEnv(gym.Env):
         return self._target_pos.copy(), self._target_yaw
 
     # ------------------------------------------------------------------ observation
+    def _state_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Physical bounds of each state entry: joint limits, gripper gap, reach, unit quaternion."""
+        r = self.scene.arm_range
+        reach = 1.0  # m; the arm cannot place its tool centre further than this from the base
+        low = np.array([*r[:, 0], 0.0, -reach, -reach, -reach, -1, -1, -1, -1], np.float32)
+        high = np.array([*r[:, 1], 0.1, reach, reach, reach, 1, 1, 1, 1], np.float32)
+        return low, high
+
     def episode_success(self) -> bool:
         return self._task.is_success(self.scene, self.episode)
 
