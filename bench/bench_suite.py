@@ -75,7 +75,9 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -93,7 +95,10 @@ def main() -> None:
         rows[task].update(expert_stats(task, args.image_size, args.episodes, args.seed))
         print(f"{task}: {rows[task]}", flush=True)
 
-    print(f"\nMachine: {machine()}; two {args.image_size}x{args.image_size} cameras, MUJOCO_GL={os.environ['MUJOCO_GL']}\n")
+    print(
+        f"\nMachine: {machine()}; two {args.image_size}x{args.image_size} cameras, "
+        f"MUJOCO_GL={os.environ['MUJOCO_GL']}\n"
+    )
     print("| task | env steps/s (2 cameras) | expert success | expert episodes/min | mean episode length |")
     print("|---|---|---|---|---|")
     for task, r in rows.items():

@@ -185,9 +185,7 @@ class TabletopEnv(gym.Env):
 
     def _state(self) -> np.ndarray:
         s = self.scene
-        return np.concatenate(
-            [s.arm_qpos_now(), [s.finger_opening()], s.tcp_pos(), s.tcp_quat()]
-        ).astype(np.float32)
+        return np.concatenate([s.arm_qpos_now(), [s.finger_opening()], s.tcp_pos(), s.tcp_quat()]).astype(np.float32)
 
     def _observation(self) -> dict[str, Any]:
         return {

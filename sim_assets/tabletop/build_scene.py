@@ -40,7 +40,9 @@ def prop_body(shape: str, index: int, slot: int) -> str:
     elif shape == "sphere":
         lines.append(f'      <geom name="{name}" class="prop_round" type="sphere" size="{SPHERE_RADIUS}"/>')
     elif shape == "bowl":
-        lines.append(f'      <geom name="{name}_base" class="bowl" type="cylinder" size="{BOWL_RADIUS} 0.004" pos="0 0 0.004"/>')
+        lines.append(
+            f'      <geom name="{name}_base" class="bowl" type="cylinder" size="{BOWL_RADIUS} 0.004" pos="0 0 0.004"/>'
+        )
         seg_half = BOWL_RADIUS * math.tan(math.pi / BOWL_SEGMENTS) + 0.002
         for k in range(BOWL_SEGMENTS):
             a = 2 * math.pi * k / BOWL_SEGMENTS
@@ -61,7 +63,7 @@ def build() -> str:
     for shape, count in POOL.items():
         for i in range(count):
             bodies.append(prop_body(shape, i, slot))
-            home_qpos.append("%g %g %g 1 0 0 0" % parked_position(slot))
+            home_qpos.append(" ".join(f"{v:g}" for v in parked_position(slot)) + " 1 0 0 0")
             slot += 1
     arm = " ".join(f"{q:g}" for q in ARM_HOME)
     key_qpos = f"{arm} {FINGER_HOME:g} {FINGER_HOME:g}  " + "  ".join(home_qpos)

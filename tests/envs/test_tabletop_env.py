@@ -6,12 +6,12 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-
 import vla.envs as E
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
+from gymnasium.utils.env_checker import check_env
 from vla.envs.manipulation.instructions import TEMPLATES
 from vla.envs.manipulation.props import is_heldout
+
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
 from vla.errors import VlaUserError
 
 
@@ -47,7 +47,9 @@ def test_observation_layout_and_sizes():
     assert isinstance(obs[TASK], str) and obs[TASK] == info["instruction"]
     assert env.metadata["render_fps"] == 10
     # Images are real renders: the scene has colour variation and the two cameras differ.
-    assert obs[OBS_IMAGE_SCENE].std() > 10 and np.abs(obs[OBS_IMAGE_SCENE].astype(int) - obs[OBS_IMAGE_WRIST]).mean() > 10
+    assert (
+        obs[OBS_IMAGE_SCENE].std() > 10 and np.abs(obs[OBS_IMAGE_SCENE].astype(int) - obs[OBS_IMAGE_WRIST]).mean() > 10
+    )
     env.close()
 
 
@@ -109,7 +111,10 @@ def test_layouts_lighting_and_camera_vary_with_seed():
 
 
 def test_train_and_heldout_splits_are_disjoint():
-    train, held = E.make_env("all", image_size=32).unwrapped, E.make_env("all", image_size=32, split="heldout").unwrapped
+    train, held = (
+        E.make_env("all", image_size=32).unwrapped,
+        E.make_env("all", image_size=32, split="heldout").unwrapped,
+    )
     for seed in range(40):
         train.reset(seed=seed)
         for p in train.episode.layout.props:
@@ -198,3 +203,28 @@ def test_renderers_close_cleanly_at_exit():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+
+
+def test_instruction_file_formats(tmp_path):
+    from vla.envs.manipulation.instructions import load_instruction_file
+
+    txt = tmp_path / "wordings.txt"
+    txt.write_text("# eval wordings\npick: grab the {colour} {object}\npush: move the {colour} {object} {direction}\n")
+    assert load_instruction_file(txt) == {
+        "pick": ["grab the {colour} {object}"],
+        "push": ["move the {colour} {object} {direction}"],
+    }
+    js = tmp_path / "wordings.json"
+    js.write_text('{"stack": ["tower: {colour} on {base_colour}"]}')
+    wordings = load_instruction_file(js)
+    env = E.make_env("stack", image_size=32, instruction=wordings["stack"][0])
+    obs, _ = env.reset(seed=0)
+    f = env.unwrapped.episode.fields
+    assert obs[TASK] == f"tower: {f['colour']} on {f['base_colour']}"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("pik: grab the {colour} {object}\n")
+    with pytest.raises(VlaUserError, match="did you mean 'pick'"):
+        load_instruction_file(bad)
+    bad.write_text("pick: grab the {color} {object}\n")
+    with pytest.raises(VlaUserError, match="unknown field"):
+        load_instruction_file(bad)

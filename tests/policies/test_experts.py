@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import vla.envs as E
 from vla.policies.experts import make_expert
 
