@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VLA_VENV:-$ROOT/.venv}"
-EXTRAS="${1:-sim,dev}"
+EXTRAS="${1:-sim,train,dev}"
 
 find_python312() {
     local candidates=()

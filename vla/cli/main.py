@@ -20,6 +20,8 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "tasks": Command("vla.envs.manipulation.cli:TasksConfig", "vla.envs.manipulation.cli:run_tasks"),
     "collect": Command("vla.policies.collect.config:CollectConfig", "vla.policies.collect.command:run_collect"),
+    "train": Command("vla.policies.train.config:TrainConfig", "vla.policies.train.command:run_train"),
+    "eval": Command("vla.policies.eval.config:EvalConfig", "vla.policies.eval.command:run_eval"),
     "quickstart": Command(
         "vla.policies.collect.quickstart:QuickstartConfig", "vla.policies.collect.quickstart:run_quickstart"
     ),

@@ -1,0 +1,39 @@
+"""`vla eval` configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass
+class EvalConfig:
+    """Roll out a trained policy in the MuJoCo suite; write a JSON report, a plot and videos."""
+
+    checkpoint: str
+    """Checkpoint directory (e.g. outputs/train/checkpoints/last/pretrained_model) or a Hub repo id."""
+    task: str = "all"
+    """Task name, comma list, or 'all'."""
+    episodes: int = 50
+    """Episodes per task."""
+    split: Literal["train", "heldout"] = "train"
+    """'heldout': unseen instruction wordings and colour-shape combinations."""
+    instructions: Path | None = None
+    """File of user wordings per task (JSON or 'task: template' lines); episodes cycle through them."""
+    out: Path = Path("outputs/eval")
+    num_envs: int = 2
+    """Environments stepped in parallel (vectorized); the policy runs batched across them."""
+    vector: Literal["async", "sync"] = "async"
+    """'async': one process per env (uses all cores); 'sync': all envs in this process."""
+    seed: int = 100_000
+    """First episode seed (collection uses small seeds, so evaluation scenes are new)."""
+    videos: int = 2
+    """MP4 videos per task."""
+    ensembling: Literal["checkpoint", "none", "temporal", "adaptive"] = "checkpoint"
+    """Chunk execution: the checkpoint's setting, or override it."""
+    n_action_steps: int | None = None
+    """Override actions executed per chunk (ensembling 'none')."""
+    device: str = "cpu"
+    threads: int | None = None
+    """torch intra-op threads (default: all cores)."""

@@ -1,0 +1,149 @@
+"""Vectorized closed-loop rollouts of a policy in one task of the suite.
+
+Each env keeps its own chunk executor (queue or ensembler), so envs finish and restart at
+different times; the policy runs once per step on the batch of envs that need a new chunk.
+Finished envs are reset to the next seed in place (gymnasium's reset_mask), one at a time so
+each can get its own instruction wording.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
+from vla.policy.ensembling import make_ensembler
+from vla.policy.modeling_vla import VLAPolicy
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    success: bool
+    length: int
+    instruction: str
+
+
+@dataclass
+class TaskRollouts:
+    episodes: list[EpisodeResult] = field(default_factory=list)
+    chunk_latency_ms: list[float] = field(default_factory=list)  # per policy call
+    chunk_batch_sizes: list[int] = field(default_factory=list)
+    videos: list[tuple[str, list[np.ndarray]]] = field(default_factory=list)
+
+
+def make_vector_env(task: str, num_envs: int, vector: str, image_size: tuple[int, int], split: str):
+    import vla.envs  # noqa: F401  (registers ids)
+    from vla.envs.registration import TASK_TO_ID
+
+    kwargs = {"image_size": image_size, "split": split}
+    fns = [lambda: gym.make(TASK_TO_ID[task], **kwargs) for _ in range(num_envs)]
+    cls = gym.vector.AsyncVectorEnv if vector == "async" and num_envs > 1 else gym.vector.SyncVectorEnv
+    return cls(fns, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+
+
+def _frame(obs: dict, i: int) -> np.ndarray:
+    scene, wrist = obs[OBS_IMAGE_SCENE][i], obs[OBS_IMAGE_WRIST][i]
+    return np.repeat(np.repeat(np.concatenate([scene, wrist], axis=1), 2, axis=0), 2, axis=1)
+
+
+def rollout_task(
+    policy: VLAPolicy,
+    envs: gym.vector.VectorEnv,
+    seeds: list[int],
+    instructions: list[str] | None,
+    videos: int,
+    ensembling: str,
+    n_action_steps: int,
+    progress=None,
+) -> TaskRollouts:
+    cfg = policy.config
+    n = envs.num_envs
+    executors = [
+        make_ensembler(
+            ensembling, cfg.chunk_size, n_action_steps, cfg.temporal_ensemble_coeff, cfg.adaptive_ensemble_alpha
+        )
+        for _ in range(n)
+    ]
+    result = TaskRollouts()
+    pending = list(enumerate(seeds))  # (episode number, seed)
+    current: list[tuple[int, int] | None] = [None] * n
+    steps = np.zeros(n, dtype=int)
+    frames: list[list[np.ndarray] | None] = [None] * n
+    obs = None
+
+    def start(i: int) -> None:
+        nonlocal obs
+        mask = np.zeros(n, dtype=bool)
+        mask[i] = True
+        seed_list = [None] * n
+        options: dict = {"reset_mask": mask}
+        if pending:
+            ep, seed = pending.pop(0)
+            seed_list[i] = seed
+            current[i] = (ep, seed)
+            if instructions:
+                options["instruction"] = instructions[ep % len(instructions)]
+        else:
+            current[i] = None
+            seed_list[i] = 0
+        new_obs, _ = envs.reset(seed=seed_list, options=options)
+        obs = new_obs
+        steps[i] = 0
+        executors[i].reset()
+        frames[i] = [_frame(obs, i)] if current[i] is not None and current[i][0] < videos else None
+
+    for i in range(n):
+        start(i)
+    while any(c is not None for c in current):
+        active = [i for i in range(n) if current[i] is not None]
+        need = [i for i in active if executors[i].needs_chunk()]
+        if need:
+            batch = {k: (v[need] if isinstance(v, np.ndarray) else [v[i] for i in need]) for k, v in obs.items()}
+            t0 = time.perf_counter()
+            chunks = policy.predict_action_chunk(batch)
+            result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
+            result.chunk_batch_sizes.append(len(need))
+            for j, i in enumerate(need):
+                executors[i].push(chunks[j : j + 1])
+        actions = np.zeros((n, *envs.single_action_space.shape), dtype=np.float32)
+        for i in active:
+            actions[i] = executors[i].pop()[0].cpu().numpy()
+        obs, _, terminated, truncated, infos = envs.step(actions)
+        for i in active:
+            steps[i] += 1
+            if frames[i] is not None:
+                frames[i].append(_frame(obs, i))
+            if terminated[i] or truncated[i]:
+                ep, seed = current[i]
+                success = bool(infos["is_success"][i])
+                instruction = str(obs["task"][i])
+                result.episodes.append(EpisodeResult(seed, success, int(steps[i]), instruction))
+                if frames[i] is not None:
+                    tag = "success" if success else "failure"
+                    result.videos.append((f"ep{ep:03d}_seed{seed}_{tag}", frames[i]))
+                if progress is not None:
+                    progress.update(1)
+                    done = result.episodes
+                    progress.set_postfix(success=f"{sum(e.success for e in done)}/{len(done)}")
+                start(i)
+        # envs reset without a seed left stay idle (current[i] is None) until all are done
+    return result
+
+
+@torch.no_grad()
+def batch1_latency_ms(policy: VLAPolicy, obs: dict, repeats: int = 30) -> list[float]:
+    """Wall time of predict_action_chunk at batch 1 (preprocessing included) on a real observation."""
+    single = {k: (v[:1] if isinstance(v, np.ndarray) else [v[0]]) for k, v in obs.items()}
+    for _ in range(3):
+        policy.predict_action_chunk(single)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        policy.predict_action_chunk(single)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times

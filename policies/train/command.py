@@ -1,0 +1,100 @@
+"""`vla train`: validate inputs, build the policy from a preset and the dataset, train, report."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from vla.errors import VlaUserError
+
+from .config import TrainConfig
+
+IGNORED_ON_RESUME = {"steps", "max_minutes", "save_every", "log_every", "resume", "device", "wandb", "threads"}
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise VlaUserError(f"--out {out} is a file; pass a directory")
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK):
+        raise VlaUserError(f"--out {out} is not writable ({probe} denies write access); choose another directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "train_config.json").is_file():
+        raise VlaUserError(f"--out {out} exists and is not a vla training directory; choose an empty or new folder")
+
+
+def run_train(cfg: TrainConfig) -> int:
+    import torch
+
+    from vla.policy.configuration_vla import make_config
+
+    from .data import load_demos
+    from .trainer import Trainer, saved_config
+
+    for name in ("steps", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise VlaUserError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(cfg, name)})")
+    if cfg.lr <= 0:
+        raise VlaUserError(f"--lr must be > 0 (got {cfg.lr})")
+    out = Path(cfg.out)
+    _check_out_dir(out)
+    previous = out / "train_config.json"
+    if cfg.resume and previous.is_file():
+        old = json.loads(previous.read_text())
+        changed = {k for k, v in asdict(cfg).items() if k not in IGNORED_ON_RESUME and str(old.get(k)) != str(v)}
+        if changed:
+            raise VlaUserError(
+                f"{out} holds a run with different {sorted(changed)}; use a new --out, or --no-resume to start over"
+            )
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    overrides = {"chunk_size": cfg.chunk_size} if cfg.chunk_size else {}
+    probe = make_config(cfg.policy, **overrides)  # validates the preset name before any heavy work
+    demos = load_demos(cfg.dataset, probe.camera_keys, probe.image_size, episodes=cfg.episodes)
+    config = make_config(
+        cfg.policy,
+        **overrides,
+        state_dim=demos.state.shape[1],
+        action_dim=demos.action.shape[1],
+        state_names=tuple(demos.state_names),
+        action_names=tuple(demos.action_names),
+    )
+    old_model = saved_config(out)
+    if cfg.resume and old_model is not None:
+        new_model = json.loads(json.dumps(config.to_dict()))
+        diff = [k for k in new_model if old_model.get(k) != new_model[k]]
+        if diff:
+            raise VlaUserError(
+                f"checkpoint in {out} was trained with another config (differs in {diff}); "
+                f"use a new --out or --no-resume"
+            )
+    elif not cfg.resume and (out / "checkpoints").exists():
+        import shutil
+
+        shutil.rmtree(out / "checkpoints")
+        for f in ("metrics.jsonl", "train_summary.json"):
+            (out / f).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    previous.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}, indent=2))
+
+    print(
+        f"[train] {cfg.policy}: {demos.num_episodes} episodes, {len(demos)} frames, "
+        f"state {config.state_dim}, action {config.action_dim}, chunk {config.chunk_size} -> {out}"
+    )
+    trainer = Trainer(cfg, config, demos, out)
+    n_params = sum(p.numel() for p in trainer.policy.parameters())
+    n_train = sum(p.numel() for p in trainer.params)
+    print(
+        f"[train] {n_params / 1e6:.2f} M parameters ({n_train / 1e6:.2f} M trainable); resuming at step {trainer.progress.step}"
+    )
+    try:
+        summary = trainer.train()
+    except KeyboardInterrupt:
+        print(
+            f"[train] interrupted; checkpoint saved at step {trainer.progress.step}. Rerun the same command to resume."
+        )
+        return 130
+    print(f"[train] done: {json.dumps(summary)}")
+    return 0

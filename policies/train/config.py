@@ -1,0 +1,48 @@
+"""`vla train` configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    """Train a VLA policy on a LeRobotDataset v3 (a local folder from `vla collect`, or a Hub repo id)."""
+
+    dataset: str
+    """Dataset root directory (from `vla collect`) or a Hub repo id such as lerobot/pusht."""
+    policy: str = "vla-diffusion"
+    """Policy preset: vla-diffusion, vla-flow, vla-tokens, vla-l1, smolvlm-diffusion, tiny-* (tests)."""
+    out: Path = Path("outputs/train")
+    """Output directory: checkpoints/, logs/ (TensorBoard) and the resolved train_config.json."""
+    steps: int = 3000
+    """Optimizer steps."""
+    max_minutes: float | None = None
+    """Stop early after this much wall-clock training time (for equal-budget comparisons)."""
+    batch_size: int = 64
+    lr: float = 3e-4
+    """Peak AdamW learning rate (linear warm-up, cosine decay)."""
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    """EMA of the weights used for evaluation (0 disables)."""
+    chunk_size: int | None = None
+    """Override the preset's action chunk length H."""
+    augment: bool = True
+    """Random shifts (+-4 px) and brightness/contrast jitter on camera images."""
+    save_every: int = 500
+    """Write checkpoints/last every this many steps (and at the end)."""
+    log_every: int = 25
+    seed: int = 0
+    resume: bool = True
+    """Continue from out/checkpoints/last when it exists (exactly: same data order, RNG and optimizer state)."""
+    device: str = "auto"
+    """'auto' (accelerate's choice), 'cpu' or 'cuda'."""
+    wandb: bool = False
+    """Also log to Weights & Biases (needs `pip install wandb` and a login)."""
+    episodes: int | None = None
+    """Use only the first N episodes of the dataset."""
+    threads: int | None = None
+    """torch intra-op threads on CPU (default: all cores)."""

@@ -1,0 +1,249 @@
+"""The training loop: data order, augmentation, loss, optimizer, EMA, logging and checkpoints.
+
+Determinism: the batch order of epoch e is a permutation seeded by (seed, e), and every step
+reseeds torch from (seed, step) before augmentation and noise sampling. Together with the saved
+optimizer/scheduler/EMA state this makes a resumed run bit-identical to an uninterrupted one.
+Multi-GPU / multi-node: run the same command under `accelerate launch`; each process trains on
+its shard of every permutation and accelerate averages the gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from vla.errors import VlaUserError
+from vla.policy.checkpoint import CONFIG_NAME, save_policy
+from vla.policy.configuration_vla import VLAConfig
+from vla.policy.modeling_vla import VLAPolicy
+
+from .augment import augment_images
+from .config import TrainConfig
+from .data import DemoDataset
+from .state import Progress, load_training_state, save_training_state
+
+STEP_SEED_STRIDE = 1_000_003
+
+
+def lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+class EMA:
+    """Exponential moving average of trainable weights with the usual warm-up of the decay."""
+
+    def __init__(self, params: list[torch.nn.Parameter], decay: float):
+        self.params, self.decay = params, decay
+        self.shadow = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        for p, s in zip(self.params, self.shadow, strict=True):
+            tmp = p.detach().clone()
+            p.copy_(s)
+            s.copy_(tmp)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, config: VLAConfig, demos: DemoDataset, out: Path):
+        from accelerate import Accelerator
+
+        self.cfg, self.demos, self.out = cfg, demos, out
+        cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+        self.accelerator = Accelerator(cpu=cpu)
+        torch.manual_seed(cfg.seed)
+        self.policy = VLAPolicy(config)
+        self.policy.normalizer.set_stats(demos.stats, "observation.state", "action")
+        self.params = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
+        self.ema = EMA(self.params, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.progress = Progress()
+        self.last_dir = out / "checkpoints" / "last"
+        if cfg.resume and (self.last_dir / "training_state").is_dir():
+            self.progress = load_training_state(
+                self.last_dir / "training_state",
+                self.policy,
+                self.ema.shadow if self.ema else None,
+                self.optimizer,
+                self.scheduler,
+            )
+        self.model, self.optimizer = self.accelerator.prepare(self.policy, self.optimizer)
+        self.metrics_path = out / "metrics.jsonl"
+
+    # ------------------------------------------------------------------ data order
+    def _epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        acc = self.accelerator
+        g = torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)
+        perm = torch.randperm(len(self.demos), generator=g)
+        per_step = self.cfg.batch_size * acc.num_processes
+        n = len(perm) // per_step
+        if n == 0:
+            raise VlaUserError(
+                f"dataset has {len(self.demos)} frames, fewer than one batch of {per_step}; lower --batch-size"
+            )
+        return [perm[i * per_step : (i + 1) * per_step][acc.process_index :: acc.num_processes] for i in range(n)]
+
+    def _next_indices(self) -> torch.Tensor:
+        p = self.progress
+        batches = self._epoch_batches(p.epoch)
+        if p.position >= len(batches):
+            p.epoch, p.position = p.epoch + 1, 0
+            batches = self._epoch_batches(p.epoch)
+        idx = batches[p.position]
+        p.position += 1
+        return idx
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> dict:
+        cfg, p, acc = self.cfg, self.progress, self.accelerator
+        writer = self._tensorboard() if acc.is_main_process else None
+        start_step, t_start = p.step, time.perf_counter() - p.elapsed_s
+        bar = tqdm(total=cfg.steps, initial=p.step, desc="train", unit="step", disable=not acc.is_main_process)
+        loss_value, stop_reason = float("nan"), "steps"
+        self.model.train()
+        try:
+            while p.step < cfg.steps:
+                if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
+                    stop_reason = "max_minutes"
+                    break
+                idx = self._next_indices()
+                torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
+                batch = self.demos.batch(idx, self.policy.config.chunk_size)
+                batch = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                if cfg.augment:
+                    g = torch.Generator().manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
+                    cams = {k: batch[k] for k in self.policy.config.camera_keys}
+                    batch.update(augment_images(cams, g))
+                loss, info = self.model(batch)
+                acc.backward(loss)
+                if cfg.grad_clip > 0:
+                    acc.clip_grad_norm_(self.params, cfg.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.ema:
+                    self.ema.update(p.step)
+                p.step += 1
+                loss_value = float(loss.detach())
+                p.elapsed_s = time.perf_counter() - t_start
+                if p.step % cfg.log_every == 0 or p.step == cfg.steps:
+                    self._log(writer, loss_value, info, p)
+                    bar.set_postfix(loss=f"{loss_value:.4f}", sps=f"{self._samples_per_s(start_step, p):.0f}")
+                bar.update(1)
+                if p.step % cfg.save_every == 0 and p.step < cfg.steps:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise
+        bar.close()
+        self.save()
+        summary = {
+            "steps": p.step,
+            "stopped_by": stop_reason,
+            "train_seconds": round(p.elapsed_s, 1),
+            "samples_per_second": round(self._samples_per_s(0, p, total=True), 1),
+            "final_loss": loss_value,
+            "episodes": self.demos.num_episodes,
+            "frames": len(self.demos),
+            "checkpoint": str(self.last_dir / "pretrained_model"),
+        }
+        if acc.is_main_process:
+            (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+            self._plot()
+        if writer:
+            writer.close()
+        return summary
+
+    def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
+        steps = p.step if total else p.step - start_step
+        return steps * self.cfg.batch_size * self.accelerator.num_processes / max(p.elapsed_s, 1e-9)
+
+    def _tensorboard(self):
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.out / "logs"))
+        if self.cfg.wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise VlaUserError("--wandb needs the wandb package: pip install wandb") from None
+            wandb.init(project="vla", config=self.cfg.__dict__, dir=str(self.out), sync_tensorboard=True)
+        return writer
+
+    def _log(self, writer, loss: float, info: dict, p: Progress) -> None:
+        if writer is None:
+            return
+        lr = self.scheduler.get_last_lr()[0]
+        writer.add_scalar("train/loss", loss, p.step)
+        writer.add_scalar("train/lr", lr, p.step)
+        for k, v in info.items():
+            writer.add_scalar(f"train/{k}", float(v), p.step)
+        record = {"step": p.step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2)}
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _plot(self) -> None:
+        if not self.metrics_path.is_file():
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        rows = list({r["step"]: r for r in rows}.values())  # a resumed run may repeat steps
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.set_title(f"{self.cfg.policy} on {Path(self.cfg.dataset).name}")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(self.out / "loss_curve.png", dpi=120)
+        plt.close(fig)
+
+    def save(self) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        policy = acc.unwrap_model(self.model)
+        save_training_state(
+            self.last_dir / "training_state",
+            policy,
+            self.ema.shadow if self.ema else None,
+            self.optimizer,
+            self.scheduler,
+            self.progress,
+        )
+        if self.ema:
+            self.ema.swap()
+        try:
+            save_policy(policy, self.last_dir / "pretrained_model", extra={"train_step": self.progress.step})
+        finally:
+            if self.ema:
+                self.ema.swap()
+
+
+def saved_config(out: Path) -> dict | None:
+    path = out / "checkpoints" / "last" / "pretrained_model" / CONFIG_NAME
+    return json.loads(path.read_text()) if path.is_file() else None

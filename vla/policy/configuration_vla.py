@@ -1,0 +1,128 @@
+"""Typed configuration of a VLA policy (backbone + action head + inference options) and its presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vla.backbones import BACKBONES, BackboneConfig
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
+from vla.errors import VlaUserError, unknown_name_error
+from vla.heads import HEADS, HeadConfig
+
+CONFIG_VERSION = 1  # bump with a migration in checkpoint.migrate_config when the layout changes
+Ensembling = Literal["none", "temporal", "adaptive"]
+
+
+@dataclass
+class VLAConfig:
+    backbone: BackboneConfig
+    """Vision-language backbone config (its class names the registered backbone)."""
+    head: HeadConfig
+    """Action head config (its class names the registered head)."""
+    camera_keys: tuple[str, ...] = (OBS_IMAGE_SCENE, OBS_IMAGE_WRIST)
+    image_size: tuple[int, int] = (96, 96)
+    state_dim: int = 13
+    action_dim: int = 5
+    chunk_size: int = 8
+    """H: actions predicted per inference call."""
+    n_action_steps: int = 4
+    """Actions executed from each chunk before predicting again (without ensembling)."""
+    ensembling: Ensembling = "none"
+    """'temporal' (ACT: exponentially weighted average of overlapping chunks) or 'adaptive' (CogACT)."""
+    temporal_ensemble_coeff: float = 0.1
+    """ACT's k: weight exp(-k * i) for the i-th oldest prediction of the current step."""
+    adaptive_ensemble_alpha: float = 0.1
+    """CogACT's alpha: weight exp(alpha * cos_sim(newest, older)) for an older prediction."""
+    state_names: tuple[str, ...] = ()
+    action_names: tuple[str, ...] = ()
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise VlaUserError(f"chunk_size={self.chunk_size} must be >= 1")
+        if not (1 <= self.n_action_steps <= self.chunk_size):
+            raise VlaUserError(f"n_action_steps={self.n_action_steps} must be in 1..chunk_size ({self.chunk_size})")
+        if self.ensembling not in ("none", "temporal", "adaptive"):
+            raise VlaUserError(f"ensembling={self.ensembling!r}: use none, temporal or adaptive")
+        if not self.camera_keys:
+            raise VlaUserError("a VLA policy needs at least one camera (camera_keys is empty)")
+        self.camera_keys = tuple(self.camera_keys)
+        self.image_size = tuple(self.image_size)
+        self.state_names, self.action_names = tuple(self.state_names), tuple(self.action_names)
+
+    @property
+    def backbone_name(self) -> str:
+        return type(self.backbone).name
+
+    @property
+    def head_name(self) -> str:
+        return type(self.head).name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["backbone"] = {"type": self.backbone_name, **dataclasses.asdict(self.backbone)}
+        d["head"] = {"type": self.head_name, **dataclasses.asdict(self.head)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VLAConfig:
+        d = dict(d)
+        b, h = dict(d.pop("backbone")), dict(d.pop("head"))
+        backbone_cls = BACKBONES.get(b.pop("type")).config_class
+        head_cls = HEADS.get(h.pop("type")).config_class
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise VlaUserError(f"config has unknown fields {sorted(unknown)}; was it written by a newer vla?")
+        return cls(backbone=_build(backbone_cls, b), head=_build(head_cls, h), **d)
+
+
+def _build(config_cls, fields: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(fields) - known
+    if unknown:
+        raise VlaUserError(f"{config_cls.__name__} has no field(s) {sorted(unknown)}")
+    return config_cls(**fields)
+
+
+# ---------------------------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class Preset:
+    backbone: str
+    head: str
+    description: str
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+    tiny: bool = False
+
+
+PRESETS: dict[str, Preset] = {
+    "vla-diffusion": Preset("embedded", "diffusion", "embedded backbone + DiT diffusion head (default)"),
+    "vla-flow": Preset("embedded", "flow", "embedded backbone + flow-matching head (pi0-style)"),
+    "vla-tokens": Preset("embedded", "tokens", "embedded backbone + discretized action tokens (RT-2-style)"),
+    "vla-l1": Preset("embedded", "l1", "embedded backbone + L1 regression head (OpenVLA-OFT-style)"),
+    "smolvlm-diffusion": Preset(
+        "hf_vlm",
+        "diffusion",
+        "SmolVLM (first 16 layers, LoRA) + diffusion head; needs the checkpoint locally or online",
+        backbone_kwargs={"model_id": "HuggingFaceTB/SmolVLM2-500M-Video-Instruct", "num_layers": 16, "lora_rank": 16},
+    ),
+    "tiny-diffusion": Preset("embedded", "diffusion", "tiny variant for tests", tiny=True),
+    "tiny-flow": Preset("embedded", "flow", "tiny variant for tests", tiny=True),
+    "tiny-tokens": Preset("embedded", "tokens", "tiny variant for tests", tiny=True),
+    "tiny-l1": Preset("embedded", "l1", "tiny variant for tests", tiny=True),
+}
+
+
+def make_config(preset: str, **overrides: Any) -> VLAConfig:
+    """A VLAConfig from a named preset; `overrides` set VLAConfig fields (e.g. action_dim, chunk_size)."""
+    if preset not in PRESETS:
+        raise unknown_name_error("policy", preset, PRESETS)
+    p = PRESETS[preset]
+    backbone_cls = BACKBONES.get(p.backbone).config_class
+    head_cls = HEADS.get(p.head).config_class
+    backbone = backbone_cls.tiny() if p.tiny else backbone_cls(**p.backbone_kwargs)
+    head = head_cls.tiny() if p.tiny else head_cls(**p.head_kwargs)
+    return VLAConfig(backbone=backbone, head=head, **overrides)

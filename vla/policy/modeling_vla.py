@@ -1,0 +1,135 @@
+"""The VLA policy: backbone + action head + normalization + chunk execution.
+
+Interface (LeRobot-style): forward(batch) -> (loss, info); predict_action_chunk(obs, noise=None);
+select_action(obs); reset(). `infer(obs)` is the small surface a ROS 2 node depends on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vla.backbones import BACKBONES
+from vla.constants import ACTION, OBS_STATE, TASK
+from vla.errors import VlaUserError
+from vla.heads import HEADS
+
+from .configuration_vla import VLAConfig
+from .ensembling import make_ensembler
+from .normalization import Normalizer
+
+ACTION_IS_PAD = "action_is_pad"
+
+
+class VLAPolicy(nn.Module):
+    def __init__(self, config: VLAConfig):
+        super().__init__()
+        self.config = config
+        self.normalizer = Normalizer(config.state_dim, config.action_dim)
+        self.backbone = BACKBONES.get(config.backbone_name)(config.backbone, list(config.camera_keys), config.state_dim)
+        self.head = HEADS.get(config.head_name)(
+            config.head, self.backbone.hidden_size, config.action_dim, config.chunk_size
+        )
+        self._executor = make_ensembler(
+            config.ensembling,
+            config.chunk_size,
+            config.n_action_steps,
+            config.temporal_ensemble_coeff,
+            config.adaptive_ensemble_alpha,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.normalizer.state_mean.device
+
+    # ------------------------------------------------------------------ inputs
+    def prepare_images(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Camera key -> (B, 3, H, W) float in [0, 1] at the configured size.
+
+        Accepts what datasets give (float CHW in [0, 1]) and what envs give (uint8 HWC), batched or not.
+        """
+        out = {}
+        for key in self.config.camera_keys:
+            if key not in batch:
+                raise VlaUserError(
+                    f"observation lacks camera '{key}'; the policy expects {list(self.config.camera_keys)}"
+                )
+            img = torch.as_tensor(batch[key], device=self.device)
+            if img.ndim == 3:
+                img = img[None]
+            if img.dtype == torch.uint8:
+                if img.shape[-1] == 3:  # (B, H, W, 3)
+                    img = img.permute(0, 3, 1, 2)
+                img = img.float() / 255.0
+            if tuple(img.shape[-2:]) != self.config.image_size:
+                img = F.interpolate(
+                    img, size=self.config.image_size, mode="bilinear", align_corners=False, antialias=True
+                )
+            out[key] = img
+        return out
+
+    def _state(self, batch: dict[str, Any]) -> torch.Tensor:
+        state = torch.as_tensor(batch[OBS_STATE], dtype=torch.float32, device=self.device)
+        if state.ndim == 1:
+            state = state[None]
+        if state.shape[-1] != self.config.state_dim:
+            raise VlaUserError(
+                f"state has {state.shape[-1]} dims but the policy was trained on {self.config.state_dim}"
+            )
+        return self.normalizer.normalize_state(state)
+
+    @staticmethod
+    def _instructions(batch: dict[str, Any], batch_size: int) -> list[str]:
+        task = batch[TASK]
+        if isinstance(task, str):
+            return [task] * batch_size
+        return list(task)
+
+    def encode(self, batch: dict[str, Any]):
+        images = self.prepare_images(batch)
+        state = self._state(batch)
+        return self.backbone(images, self._instructions(batch, state.shape[0]), state)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        actions = torch.as_tensor(batch[ACTION], dtype=torch.float32, device=self.device)
+        if actions.ndim == 2:
+            actions = actions[:, None]
+        if actions.shape[-1] != self.config.action_dim or actions.shape[1] != self.config.chunk_size:
+            raise VlaUserError(
+                f"batch actions have shape {tuple(actions.shape[1:])}, the policy expects "
+                f"(chunk_size={self.config.chunk_size}, action_dim={self.config.action_dim})"
+            )
+        pad = batch.get(ACTION_IS_PAD)
+        valid = (
+            ~torch.as_tensor(pad, device=self.device)
+            if pad is not None
+            else torch.ones(actions.shape[:2], dtype=torch.bool, device=self.device)
+        )
+        cond = self.encode(batch)
+        return self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: dict[str, Any], noise: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H, A) actions in env units. `noise` (B, H, A) makes generative heads deterministic."""
+        cond = self.encode(obs)
+        return self.normalizer.unnormalize_action(self.head.sample(cond, noise=noise))
+
+    @torch.no_grad()
+    def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
+        """(B, A): the action for this control step, from the current chunk or a new one."""
+        if self._executor.needs_chunk():
+            self._executor.push(self.predict_action_chunk(obs))
+        return self._executor.pop()
+
+    def reset(self) -> None:
+        self._executor.reset()
+
+    def infer(self, obs: dict[str, Any]) -> np.ndarray:
+        """One unbatched observation -> (H, A) float32 numpy chunk (what a ROS 2 node calls)."""
+        return self.predict_action_chunk(obs)[0].float().cpu().numpy()
