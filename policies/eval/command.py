@@ -121,7 +121,8 @@ def run_eval(cfg: EvalConfig) -> int:
         print(f"{task:8s} {t['success_rate'] * 100:8.1f}%  [{lo * 100:4.1f}, {hi * 100:5.1f}]   {t['mean_length']:.1f}")
     lat = report["latency_ms_batch1"]
     print(
-        f"mean success {report['mean_success_rate'] * 100:.1f}%; inference p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms per chunk (batch 1)"
+        f"mean success {report['mean_success_rate'] * 100:.1f}%; "
+        f"inference p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms per chunk (batch 1)"
     )
     print(f"[eval] report: {out / 'report.json'}, plot: {out / 'success.png'}, videos: {out / 'videos'}")
     return 0

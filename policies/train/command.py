@@ -87,7 +87,8 @@ def run_train(cfg: TrainConfig) -> int:
     n_params = sum(p.numel() for p in trainer.policy.parameters())
     n_train = sum(p.numel() for p in trainer.params)
     print(
-        f"[train] {n_params / 1e6:.2f} M parameters ({n_train / 1e6:.2f} M trainable); resuming at step {trainer.progress.step}"
+        f"[train] {n_params / 1e6:.2f} M parameters ({n_train / 1e6:.2f} M trainable); "
+        f"starting at step {trainer.progress.step}"
     )
     try:
         summary = trainer.train()
