@@ -11,7 +11,7 @@ from vla.errors import VlaUserError
 
 from .config import TrainConfig
 
-IGNORED_ON_RESUME = {"steps", "max_minutes", "save_every", "log_every", "resume", "device", "wandb", "threads"}
+IGNORED_ON_RESUME = {"steps", "pause_at", "max_minutes", "save_every", "log_every", "resume", "device", "wandb", "threads"}
 
 
 def _check_out_dir(out: Path) -> None:

@@ -18,6 +18,8 @@ class TrainConfig:
     """Output directory: checkpoints/, logs/ (TensorBoard) and the resolved train_config.json."""
     steps: int = 3000
     """Optimizer steps."""
+    pause_at: int | None = None
+    """Stop after this step and save; rerunning the same command continues exactly (train in sessions)."""
     max_minutes: float | None = None
     """Stop early after this much wall-clock training time (for equal-budget comparisons)."""
     batch_size: int = 64

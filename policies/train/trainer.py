@@ -123,6 +123,9 @@ class Trainer:
                 if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
                     stop_reason = "max_minutes"
                     break
+                if cfg.pause_at is not None and p.step >= cfg.pause_at:
+                    stop_reason = "pause_at"
+                    break
                 idx = self._next_indices()
                 torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
                 batch = self.demos.batch(idx, self.policy.config.chunk_size)
