@@ -11,7 +11,17 @@ from vla.errors import VlaUserError
 
 from .config import TrainConfig
 
-IGNORED_ON_RESUME = {"steps", "pause_at", "max_minutes", "save_every", "log_every", "resume", "device", "wandb", "threads"}
+IGNORED_ON_RESUME = {
+    "steps",
+    "pause_at",
+    "max_minutes",
+    "save_every",
+    "log_every",
+    "resume",
+    "device",
+    "wandb",
+    "threads",
+}
 
 
 def _check_out_dir(out: Path) -> None:
@@ -52,10 +62,14 @@ def run_train(cfg: TrainConfig) -> int:
 
     overrides = {"chunk_size": cfg.chunk_size} if cfg.chunk_size else {}
     probe = make_config(cfg.policy, **overrides)  # validates the preset name before any heavy work
-    demos = load_demos(cfg.dataset, probe.camera_keys, probe.image_size, episodes=cfg.episodes)
+    if cfg.image_size is not None and not (16 <= cfg.image_size <= 512):
+        raise VlaUserError(f"--image-size {cfg.image_size} is out of range; use 16..512")
+    size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
+    demos = load_demos(cfg.dataset, probe.camera_keys, size, episodes=cfg.episodes)
     config = make_config(
         cfg.policy,
         **overrides,
+        image_size=demos.image_size,
         state_dim=demos.state.shape[1],
         action_dim=demos.action.shape[1],
         state_names=tuple(demos.state_names),

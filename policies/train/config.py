@@ -30,6 +30,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     """EMA of the weights used for evaluation (0 disables)."""
+    image_size: int | None = None
+    """Resize camera images to this square size; default: the dataset's own resolution."""
     chunk_size: int | None = None
     """Override the preset's action chunk length H."""
     augment: bool = True

@@ -34,6 +34,7 @@ class DemoDataset:
     stats: dict[str, dict[str, np.ndarray]]
     fps: int
     num_episodes: int
+    image_size: tuple[int, int]
     state_names: list[str]
     action_names: list[str]
 
@@ -74,10 +75,19 @@ def open_lerobot_dataset(source: str):
         ) from None
 
 
+def dataset_image_size(ds, camera_keys: tuple[str, ...]) -> tuple[int, int]:
+    """(H, W) of the dataset's first camera, from its feature names (LeRobot stores (H, W, C) or (C, H, W))."""
+    feat = ds.meta.features[camera_keys[0]]
+    shape, names = list(feat["shape"]), feat.get("names") or []
+    if names and "height" in names and "width" in names:
+        return int(shape[names.index("height")]), int(shape[names.index("width")])
+    return (int(shape[0]), int(shape[1])) if shape[-1] in (1, 3) else (int(shape[1]), int(shape[2]))
+
+
 def load_demos(
     source: str,
     camera_keys: tuple[str, ...],
-    image_size: tuple[int, int],
+    image_size: tuple[int, int] | None,
     episodes: int | None = None,
     num_workers: int = 2,
 ) -> DemoDataset:
@@ -90,6 +100,8 @@ def load_demos(
             f"dataset {source} lacks required feature(s) {missing} (it has cameras {cams}); "
             f"pick a policy whose camera_keys match or record those features"
         )
+    if image_size is None:
+        image_size = dataset_image_size(ds, camera_keys)
     frames = len(ds)
     if episodes is not None:
         if episodes < 1:
@@ -110,8 +122,10 @@ def load_demos(
         tasks[int(row["task_index"])] = str(task)
 
     images = {k: torch.empty((frames, 3, *image_size), dtype=torch.uint8) for k in camera_keys}
+    # Worker processes pay off only on larger datasets (they fork a multi-threaded process).
+    workers = num_workers if frames > 3000 else 0
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(ds, range(frames)), batch_size=64, num_workers=num_workers, shuffle=False
+        torch.utils.data.Subset(ds, range(frames)), batch_size=64, num_workers=workers, shuffle=False
     )
     pos = 0
     for batch in tqdm(loader, desc="decoding frames", unit="batch", leave=False):
@@ -137,6 +151,7 @@ def load_demos(
         stats={k: {s: np.asarray(v) for s, v in ds.meta.stats[k].items()} for k in (OBS_STATE, ACTION)},
         fps=int(ds.fps),
         num_episodes=int(episode_index.unique().numel()),
+        image_size=tuple(image_size),
         state_names=names(OBS_STATE),
         action_names=names(ACTION),
     )

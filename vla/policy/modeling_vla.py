@@ -114,13 +114,13 @@ class VLAPolicy(nn.Module):
         return self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
 
     # ------------------------------------------------------------------ inference
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_action_chunk(self, obs: dict[str, Any], noise: torch.Tensor | None = None) -> torch.Tensor:
         """(B, H, A) actions in env units. `noise` (B, H, A) makes generative heads deterministic."""
         cond = self.encode(obs)
         return self.normalizer.unnormalize_action(self.head.sample(cond, noise=noise))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, A): the action for this control step, from the current chunk or a new one."""
         if self._executor.needs_chunk():

@@ -1,0 +1,143 @@
+"""`vla train` on real LeRobot datasets: exact resume, overfitting a handful of demos, bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vla.errors import VlaUserError
+from vla.policies.train.command import run_train
+from vla.policies.train.config import TrainConfig
+from vla.policy.checkpoint import load_policy
+
+
+def vla_cli(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "vla.cli.main", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def train(dataset, out, **kw) -> Path:
+    cfg = TrainConfig(
+        **{"batch_size": 8, "log_every": 1, "warmup_steps": 2, "threads": 1, **kw}, dataset=str(dataset), out=out
+    )
+    assert run_train(cfg) == 0
+    return out
+
+
+def state(out: Path) -> dict:
+    d = out / "checkpoints" / "last" / "training_state"
+    return {
+        **load_file(str(d / "model.safetensors")),
+        **{f"opt.{k}": v for k, v in load_file(str(d / "optimizer.safetensors")).items()},
+        **{f"ema.{k}": v for k, v in load_file(str(d / "ema.safetensors")).items()},
+    }
+
+
+@pytest.mark.parametrize("policy", ["tiny-diffusion", "tiny-flow"])
+def test_two_steps_then_resume_equals_four_steps(pick_demos, tmp_path, policy):
+    train(pick_demos, tmp_path / "a", policy=policy, steps=4, pause_at=2)
+    assert json.loads((tmp_path / "a" / "train_summary.json").read_text())["steps"] == 2
+    train(pick_demos, tmp_path / "a", policy=policy, steps=4)
+    train(pick_demos, tmp_path / "b", policy=policy, steps=4)
+    a, b = state(tmp_path / "a"), state(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) > 20
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    wa = load_file(str(tmp_path / "a" / "checkpoints/last/pretrained_model/model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "checkpoints/last/pretrained_model/model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_overfit_a_handful_of_demos_and_succeed_on_their_seeds(pick_demos, tmp_path):
+    import vla.envs as E
+    from vla.policies.collect.plan import attempt_seed
+
+    out = train(
+        pick_demos,
+        tmp_path / "overfit",
+        policy="tiny-l1",
+        steps=600,
+        batch_size=32,
+        lr=1e-3,
+        ema_decay=0.0,
+        augment=False,
+        warmup_steps=20,
+    )
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    first = np.mean([r["loss"] for r in rows[:5]])
+    last = np.mean([r["loss"] for r in rows[-20:]])
+    assert first / last > 10, (first, last)
+    assert (out / "loss_curve.png").stat().st_size > 1000 and any((out / "logs").iterdir())
+
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    record = json.loads((pick_demos / "meta" / "vla_collect.json").read_text())
+    seeds = [ep["seed"] for ep in record["episodes"]]
+    assert len(seeds) == 4
+    env = E.make_env("pick", image_size=48)
+    successes = 0
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        policy.reset()
+        for _ in range(env.unwrapped.max_steps):
+            obs, _, term, trunc, info = env.step(policy.select_action(obs)[0].numpy())
+            if term or trunc:
+                break
+        successes += info["is_success"]
+    assert successes >= 3, f"overfit policy succeeded on {successes}/4 of its training seeds"
+
+
+def test_bad_input_is_one_line_and_overwrites_nothing(pick_demos, tmp_path):
+    r = vla_cli("train", "--dataset", pick_demos, "--policy", "vla-difusion", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "did you mean 'vla-diffusion'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    r = vla_cli("train", "--dataset", pick_demos, "--out", foreign, "--policy", "tiny-l1")
+    assert r.returncode == 2 and "not a vla training directory" in r.stderr
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+    r = vla_cli("train", "--dataset", tmp_path / "nope", "--out", tmp_path / "y", "--policy", "tiny-l1")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dataset_missing_a_feature_and_mismatched_action_dims(tmp_path, pick_demos):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    features = {
+        "observation.images.scene": {"dtype": "video", "shape": (32, 32, 3), "names": ["height", "width", "channels"]},
+        "observation.state": {"dtype": "float32", "shape": (13,), "names": None},
+        "action": {"dtype": "float32", "shape": (7,), "names": None},
+    }
+    ds = LeRobotDataset.create("local/onecam", fps=10, features=features, root=tmp_path / "onecam")
+    for i in range(12):
+        ds.add_frame(
+            {
+                "observation.images.scene": np.zeros((32, 32, 3), np.uint8),
+                "observation.state": np.zeros(13, np.float32),
+                "action": np.full(7, i, np.float32),
+                "task": "t",
+            }
+        )
+    ds.save_episode()
+    ds.finalize()
+    with pytest.raises(VlaUserError, match="lacks required feature.*observation.images.wrist"):
+        run_train(TrainConfig(dataset=str(tmp_path / "onecam"), out=tmp_path / "o1", policy="tiny-l1", steps=1))
+
+    out = train(pick_demos, tmp_path / "run", policy="tiny-l1", steps=1)
+    other = tmp_path / "pick_other"
+    from vla.policies.collect.command import collect
+    from vla.policies.collect.config import CollectConfig
+
+    collect(CollectConfig(task="pick", out=other, episodes=1, image_size=32, seed=1), progress=False)
+    before = (out / "checkpoints/last/training_state/model.safetensors").read_bytes()
+    with pytest.raises(VlaUserError):
+        run_train(TrainConfig(dataset=str(other), out=out, policy="tiny-l1", steps=2, batch_size=8))
+    assert (out / "checkpoints/last/training_state/model.safetensors").read_bytes() == before
