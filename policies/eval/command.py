@@ -86,8 +86,8 @@ def run_eval(cfg: EvalConfig) -> int:
                 n_action_steps,
                 bar,
             )
-        obs, _ = envs.reset(seed=[cfg.seed + 10**6 + i for i in range(cfg.num_envs)])
-        latency = batch1_latency_ms(policy, obs)
+        obs, infos = envs.reset(seed=[cfg.seed + 10**6 + i for i in range(cfg.num_envs)])
+        latency = batch1_latency_ms(policy, obs, str(infos["instruction"][0]))
         envs.close()
         all_latency += latency
         successes = sum(e.success for e in r.episodes)

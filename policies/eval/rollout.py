@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, TASK
 from vla.policy.ensembling import make_ensembler
 from vla.policy.modeling_vla import VLAPolicy
 
@@ -42,8 +42,11 @@ def make_vector_env(task: str, num_envs: int, vector: str, image_size: tuple[int
 
     kwargs = {"image_size": image_size, "split": split}
     fns = [lambda: gym.make(TASK_TO_ID[task], **kwargs) for _ in range(num_envs)]
-    cls = gym.vector.AsyncVectorEnv if vector == "async" and num_envs > 1 else gym.vector.SyncVectorEnv
-    return cls(fns, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    mode = gym.vector.AutoresetMode.DISABLED
+    if vector == "async" and num_envs > 1:
+        # Note: shared memory does not round-trip Text observations, so instructions are read from infos.
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
 
 
 def _frame(obs: dict, i: int) -> np.ndarray:
@@ -74,6 +77,7 @@ def rollout_task(
     current: list[tuple[int, int] | None] = [None] * n
     steps = np.zeros(n, dtype=int)
     frames: list[list[np.ndarray] | None] = [None] * n
+    instruction = [""] * n  # from infos: vector envs' shared memory garbles Text observations
     obs = None
 
     def start(i: int) -> None:
@@ -91,8 +95,9 @@ def rollout_task(
         else:
             current[i] = None
             seed_list[i] = 0
-        new_obs, _ = envs.reset(seed=seed_list, options=options)
+        new_obs, infos = envs.reset(seed=seed_list, options=options)
         obs = new_obs
+        instruction[i] = str(infos["instruction"][i])
         steps[i] = 0
         executors[i].reset()
         frames[i] = [_frame(obs, i)] if current[i] is not None and current[i][0] < videos else None
@@ -103,7 +108,8 @@ def rollout_task(
         active = [i for i in range(n) if current[i] is not None]
         need = [i for i in active if executors[i].needs_chunk()]
         if need:
-            batch = {k: (v[need] if isinstance(v, np.ndarray) else [v[i] for i in need]) for k, v in obs.items()}
+            batch = {k: v[need] for k, v in obs.items() if k != TASK}
+            batch[TASK] = [instruction[i] for i in need]
             t0 = time.perf_counter()
             chunks = policy.predict_action_chunk(batch)
             result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
@@ -121,8 +127,7 @@ def rollout_task(
             if terminated[i] or truncated[i]:
                 ep, seed = current[i]
                 success = bool(infos["is_success"][i])
-                instruction = str(obs["task"][i])
-                result.episodes.append(EpisodeResult(seed, success, int(steps[i]), instruction))
+                result.episodes.append(EpisodeResult(seed, success, int(steps[i]), instruction[i]))
                 if frames[i] is not None:
                     tag = "success" if success else "failure"
                     result.videos.append((f"ep{ep:03d}_seed{seed}_{tag}", frames[i]))
@@ -136,9 +141,10 @@ def rollout_task(
 
 
 @torch.no_grad()
-def batch1_latency_ms(policy: VLAPolicy, obs: dict, repeats: int = 30) -> list[float]:
+def batch1_latency_ms(policy: VLAPolicy, obs: dict, instruction: str, repeats: int = 30) -> list[float]:
     """Wall time of predict_action_chunk at batch 1 (preprocessing included) on a real observation."""
-    single = {k: (v[:1] if isinstance(v, np.ndarray) else [v[0]]) for k, v in obs.items()}
+    single = {k: v[:1] for k, v in obs.items() if k != TASK}
+    single[TASK] = [instruction]
     for _ in range(3):
         policy.predict_action_chunk(single)
     times = []
