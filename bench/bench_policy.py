@@ -1,0 +1,98 @@
+"""Quality target of the embedded default: collect demos, train within a wall-clock budget, evaluate
+on training wordings and on held-out wordings + colour-shape combinations.
+
+    MUJOCO_GL=egl .venv/bin/python bench/bench_policy.py --out outputs/bench_policy
+    MUJOCO_GL=egl .venv/bin/python bench/bench_policy.py --episodes-per-task 50 --train-minutes 30 --eval-episodes 50
+
+Every stage is a `vla` command (collect, train, eval), so this measures exactly what users run.
+Target (2 CPU cores, collection + training <= 45 min): >= 80% mean success on training wordings and
+>= 70% on held-out wordings and combinations, over >= 50 episodes per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def vla(*args: str) -> float:
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "vla.cli.main", *args]
+    print("$ vla " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench_policy"))
+    parser.add_argument("--policy", default="vla-diffusion")
+    parser.add_argument("--episodes-per-task", type=int, default=50)
+    parser.add_argument("--train-minutes", type=float, default=30.0)
+    parser.add_argument("--steps", type=int, default=6000, help="upper bound; the minute budget usually stops first")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--eval-episodes", type=int, default=50, help="per task and split")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    out = args.out
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    t_collect = vla(
+        "collect", "--task", "all", "--episodes", str(args.episodes_per_task), "--out", str(out / "dataset")
+    )
+    t_train = vla(
+        "train", "--dataset", str(out / "dataset"), "--policy", args.policy, "--out", str(out / "train"),
+        "--steps", str(args.steps), "--max-minutes", str(args.train_minutes), "--batch-size", str(args.batch_size),
+        *threads,
+    )  # fmt: skip
+    ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
+    results = {}
+    for split in ("train", "heldout"):
+        vla(
+            "eval",
+            "--checkpoint",
+            ckpt,
+            "--split",
+            split,
+            "--episodes",
+            str(args.eval_episodes),
+            "--out",
+            str(out / f"eval_{split}"),
+            *threads,
+        )
+        results[split] = json.loads((out / f"eval_{split}" / "report.json").read_text())
+    summary = json.loads((out / "train" / "train_summary.json").read_text())
+    row = {
+        "policy": args.policy,
+        "collect_minutes": round(t_collect / 60, 1),
+        "train_minutes": round(summary["train_seconds"] / 60, 1),
+        "train_command_minutes": round(t_train / 60, 1),
+        "train_steps": summary["steps"],
+        "samples_per_second": summary["samples_per_second"],
+        **{f"{s}_mean_success": results[s]["mean_success_rate"] for s in results},
+        **{f"{s}_{t}": results[s]["tasks"][t]["success_rate"] for s in results for t in results[s]["tasks"]},
+        "latency_p50_ms": results["train"]["latency_ms_batch1"]["p50"],
+    }
+    (out / "bench_policy.json").write_text(json.dumps(row, indent=2))
+    tasks = list(results["train"]["tasks"])
+    print("\n| split | " + " | ".join(tasks) + " | mean |")
+    print("|---|" + "---|" * (len(tasks) + 1))
+    for s, r in results.items():
+        cells = []
+        for t in tasks:
+            x = r["tasks"][t]
+            cells.append(f"{x['success_rate'] * 100:.0f}% [{x['ci95'][0] * 100:.0f}-{x['ci95'][1] * 100:.0f}]")
+        print(f"| {s} | " + " | ".join(cells) + f" | {r['mean_success_rate'] * 100:.0f}% |")
+    print(f"\ncollection {row['collect_minutes']} min + training {row['train_minutes']} min "
+          f"({row['train_steps']} steps, "
+          f"{row['samples_per_second']} samples/s); inference p50 {row['latency_p50_ms']:.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
