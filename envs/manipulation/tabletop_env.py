@@ -82,8 +82,8 @@ class TabletopEnv(gym.Env):
         self.action_space = spaces.Box(low, high, dtype=np.float32)
         self.episode: Episode | None = None
         self.instruction = ""
-        self.task_name = ""
-        self.max_steps = 0
+        self.task_name = self.tasks[0].name if len(self.tasks) == 1 else ""
+        self.max_steps = max(t.max_steps for t in self.tasks)  # the episode's own limit once reset
         self._steps = 0
         self._target_pos = np.zeros(3)
         self._target_yaw = 0.0

@@ -23,10 +23,12 @@ from vla.constants import (
 from .features import CAMERA_KEYS, ROBOT_TYPE, as_float32
 
 
-def quiet_video_encoders() -> None:
-    """Keep libx264 / SVT-AV1 banners and per-file statistics off the terminal (errors still show)."""
+def prepare_writer() -> None:
+    """Import lerobot's writer up front (so the first attempt's timing is not an import) and keep
+    libx264 / SVT-AV1 banners and per-file statistics off the terminal (errors still show)."""
     os.environ.setdefault("SVT_LOG", "1")
     import av.logging
+    import lerobot.datasets.lerobot_dataset  # noqa: F401
 
     av.logging.set_libav_level(av.logging.ERROR)
 
@@ -53,7 +55,7 @@ class ShardWriterSpec:
     fps: int
     features: dict[str, dict]
     vcodec: str
-    max_steps: int
+    max_steps: int  # the env's time limit if it declares one, else 0
 
 
 def _create_shard(spec: ShardWriterSpec, root: Path):
@@ -67,11 +69,13 @@ def _create_shard(spec: ShardWriterSpec, root: Path):
         root=root,
         robot_type=ROBOT_TYPE,
         use_videos=True,
+        video_backend="pyav",  # only used to read back; skips probing torchcodec, which may not load
         rgb_encoder=RGBEncoderConfig(vcodec=spec.vcodec),
         # Frames go straight to one encoder thread per camera while the sim keeps stepping (no PNG
-        # round trip). The queue holds a whole episode, so the encoder never drops a frame.
+        # round trip). lerobot drops frames when this queue is full (meant for real-time cameras);
+        # sized for a whole episode, it never fills here.
         streaming_encoding=True,
-        encoder_queue_maxsize=spec.max_steps + 8,
+        encoder_queue_maxsize=max(spec.max_steps + 8, 1000),
         encoder_threads=1,
     )
 
@@ -120,12 +124,16 @@ def record_attempt(
             obs = next_obs
             if done:
                 break
-        kept = success or keep_failures
+        # lerobot 0.6.1 writes bool stats of a 1-frame episode with another dtype than those of
+        # longer ones, which later breaks aggregate_datasets; no real demonstration is that short.
+        kept = (success or keep_failures) and length >= 2
         if kept:
             dataset.save_episode()
         else:
             dataset.clear_episode_buffer()
         dataset.finalize()
+        if kept:
+            _check_video_frames(dataset, length)
     except BaseException:
         _discard(dataset, shard_dir)
         raise
@@ -141,6 +149,18 @@ def record_attempt(
         kept=kept,
         seconds=time.perf_counter() - start,
     )
+
+
+def _check_video_frames(dataset, length: int) -> None:
+    """Every camera video of the (one-episode) shard must hold exactly one frame per parquet row."""
+    import av
+
+    for key in CAMERA_KEYS:
+        path = dataset.root / dataset.meta.video_path.format(video_key=key, chunk_index=0, file_index=0)
+        with av.open(str(path)) as container:
+            frames = container.streams.video[0].frames
+        if frames != length:
+            raise RuntimeError(f"{path} holds {frames} frames for an episode of {length} steps")
 
 
 def _discard(dataset, shard_dir: Path) -> None:

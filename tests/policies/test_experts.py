@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 import vla.envs as E
 from vla.policies.experts import make_expert
 

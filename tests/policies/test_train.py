@@ -56,7 +56,6 @@ def test_two_steps_then_resume_equals_four_steps(pick_demos, tmp_path, policy):
 
 def test_overfit_a_handful_of_demos_and_succeed_on_their_seeds(pick_demos, tmp_path):
     import vla.envs as E
-    from vla.policies.collect.plan import attempt_seed
 
     out = train(
         pick_demos,
