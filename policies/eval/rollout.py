@@ -8,6 +8,7 @@ each can get its own instruction wording.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -41,12 +42,19 @@ def make_vector_env(task: str, num_envs: int, vector: str, image_size: tuple[int
     from vla.envs.registration import TASK_TO_ID
 
     kwargs = {"image_size": image_size, "split": split}
-    fns = [lambda: gym.make(TASK_TO_ID[task], **kwargs) for _ in range(num_envs)]
+    fns = [functools.partial(_make_env, TASK_TO_ID[task], kwargs) for _ in range(num_envs)]
     mode = gym.vector.AutoresetMode.DISABLED
     if vector == "async" and num_envs > 1:
         # Note: shared memory does not round-trip Text observations, so instructions are read from infos.
-        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        # forkserver: forking a process that already runs torch threads can deadlock the children.
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="forkserver")
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+
+
+def _make_env(env_id: str, kwargs: dict) -> gym.Env:
+    import vla.envs  # noqa: F401  (registers the ids inside worker processes)
+
+    return gym.make(env_id, **kwargs)
 
 
 def _frame(obs: dict, i: int) -> np.ndarray:
