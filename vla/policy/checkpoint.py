@@ -100,13 +100,17 @@ def _looks_pickled(path: Path) -> bool:
     return any(head.startswith(m) for m in PICKLE_MAGIC)
 
 
+def _missing_file_error(d: Path, name: str) -> VlaUserError:
+    pickles = [f.name for f in d.iterdir() if f.suffix in PICKLE_SUFFIXES]
+    hint = f" (found {pickles}, but pickle files are never loaded)" if pickles else ""
+    return VlaUserError(f"{d} has no {name}; it is not a vla checkpoint{hint}")
+
+
 def load_config(path_or_repo: str | Path) -> VLAConfig:
     d = resolve_checkpoint_dir(path_or_repo)
     cfg_path = d / CONFIG_NAME
     if not cfg_path.is_file():
-        pickles = [f.name for f in d.iterdir() if f.suffix in PICKLE_SUFFIXES]
-        hint = f" (found {pickles}: pickle files are never loaded)" if pickles else ""
-        raise VlaUserError(f"{d} has no {CONFIG_NAME}; it is not a vla checkpoint{hint}")
+        raise _missing_file_error(d, CONFIG_NAME)
     try:
         raw = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
@@ -123,9 +127,7 @@ def load_policy(path_or_repo: str | Path, device: str | torch.device = "cpu") ->
     config = load_config(d)
     weights = d / WEIGHTS_NAME
     if not weights.is_file():
-        pickles = [f.name for f in d.iterdir() if f.suffix in PICKLE_SUFFIXES]
-        hint = f"; found {pickles}, but pickle files are never loaded" if pickles else ""
-        raise VlaUserError(f"{d} has no {WEIGHTS_NAME}{hint}")
+        raise _missing_file_error(d, WEIGHTS_NAME)
     policy = VLAPolicy(config)
     try:
         state = load_file(str(weights))
