@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from vla.envs.manipulation.scene import TABLE_TOP_Z
 from vla.envs.manipulation.tabletop_env import TabletopEnv
 from vla.envs.manipulation.tasks.push import DIRECTIONS, GOAL_X, GOAL_Y

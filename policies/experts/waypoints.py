@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from vla.envs.manipulation.kinematics import wrap_angle
 from vla.envs.manipulation.tabletop_env import MAX_DPOS, MAX_DYAW, TabletopEnv
 

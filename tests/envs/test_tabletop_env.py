@@ -6,12 +6,12 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-import vla.envs as E
 from gymnasium.utils.env_checker import check_env
+
+import vla.envs as E
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
 from vla.envs.manipulation.instructions import TEMPLATES
 from vla.envs.manipulation.props import is_heldout
-
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
 from vla.errors import VlaUserError
 
 

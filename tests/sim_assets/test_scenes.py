@@ -5,6 +5,7 @@ import importlib.util
 import mujoco
 import numpy as np
 import pytest
+
 from vla.envs.manipulation.assets import all_scene_paths, tabletop_scene_path
 
 SCENES = all_scene_paths()
