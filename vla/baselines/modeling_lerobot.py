@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vla.constants import ACTION, OBS_STATE
 from vla.errors import VlaUserError
 from vla.policy.ensembling import make_ensembler
+from vla.policy.modeling_vla import prepare_images
 
 from .configuration_lerobot import LeRobotBaselineConfig
 
@@ -115,26 +115,8 @@ class LeRobotBaseline(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     def prepare_images(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Camera key -> (B, 3, H, W) float in [0, 1]; accepts env uint8 HWC and dataset float CHW, as VLAPolicy."""
-        out = {}
-        for key in self.config.camera_keys:
-            if key not in batch:
-                raise VlaUserError(
-                    f"observation lacks camera '{key}'; the policy expects {list(self.config.camera_keys)}"
-                )
-            img = torch.as_tensor(batch[key], device=self.device)
-            if img.ndim == 3:
-                img = img[None]
-            if img.dtype == torch.uint8:
-                if img.shape[-1] == 3:  # (B, H, W, 3)
-                    img = img.permute(0, 3, 1, 2)
-                img = img.float() / 255.0
-            if tuple(img.shape[-2:]) != self.config.image_size:
-                img = F.interpolate(
-                    img, size=self.config.image_size, mode="bilinear", align_corners=False, antialias=True
-                )
-            out[key] = img
-        return out
+        """Camera key -> (B, 3, H, W) float in [0, 1], exactly as VLAPolicy prepares them."""
+        return prepare_images(batch, self.config.camera_keys, self.config.image_size, self.device)
 
     def _inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         state = torch.as_tensor(batch[OBS_STATE], dtype=torch.float32, device=self.device)

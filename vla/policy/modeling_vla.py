@@ -25,6 +25,30 @@ from .normalization import Normalizer
 ACTION_IS_PAD = "action_is_pad"
 
 
+def prepare_images(
+    batch: dict[str, Any], camera_keys: tuple[str, ...], image_size: tuple[int, int], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Camera key -> (B, 3, H, W) float in [0, 1] at `image_size`.
+
+    Accepts what datasets give (float CHW in [0, 1]) and what envs give (uint8 HWC), batched or not.
+    """
+    out = {}
+    for key in camera_keys:
+        if key not in batch:
+            raise VlaUserError(f"observation lacks camera '{key}'; the policy expects {list(camera_keys)}")
+        img = torch.as_tensor(batch[key], device=device)
+        if img.ndim == 3:
+            img = img[None]
+        if img.dtype == torch.uint8:
+            if img.shape[-1] == 3:  # (B, H, W, 3)
+                img = img.permute(0, 3, 1, 2)
+            img = img.float() / 255.0
+        if tuple(img.shape[-2:]) != tuple(image_size):
+            img = F.interpolate(img, size=tuple(image_size), mode="bilinear", align_corners=False, antialias=True)
+        out[key] = img
+    return out
+
+
 class VLAPolicy(nn.Module):
     def __init__(self, config: VLAConfig):
         super().__init__()
@@ -48,29 +72,7 @@ class VLAPolicy(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     def prepare_images(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Camera key -> (B, 3, H, W) float in [0, 1] at the configured size.
-
-        Accepts what datasets give (float CHW in [0, 1]) and what envs give (uint8 HWC), batched or not.
-        """
-        out = {}
-        for key in self.config.camera_keys:
-            if key not in batch:
-                raise VlaUserError(
-                    f"observation lacks camera '{key}'; the policy expects {list(self.config.camera_keys)}"
-                )
-            img = torch.as_tensor(batch[key], device=self.device)
-            if img.ndim == 3:
-                img = img[None]
-            if img.dtype == torch.uint8:
-                if img.shape[-1] == 3:  # (B, H, W, 3)
-                    img = img.permute(0, 3, 1, 2)
-                img = img.float() / 255.0
-            if tuple(img.shape[-2:]) != self.config.image_size:
-                img = F.interpolate(
-                    img, size=self.config.image_size, mode="bilinear", align_corners=False, antialias=True
-                )
-            out[key] = img
-        return out
+        return prepare_images(batch, self.config.camera_keys, self.config.image_size, self.device)
 
     def _state(self, batch: dict[str, Any]) -> torch.Tensor:
         state = torch.as_tensor(batch[OBS_STATE], dtype=torch.float32, device=self.device)
