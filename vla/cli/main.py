@@ -22,6 +22,10 @@ COMMANDS: dict[str, Command] = {
     "collect": Command("vla.policies.collect.config:CollectConfig", "vla.policies.collect.command:run_collect"),
     "train": Command("vla.policies.train.config:TrainConfig", "vla.policies.train.command:run_train"),
     "eval": Command("vla.policies.eval.config:EvalConfig", "vla.policies.eval.command:run_eval"),
+    "sim-robot": Command(
+        "vla.ros_nodes.sim_robot.config:SimRobotConfig", "vla.ros_nodes.sim_robot.command:run_sim_robot"
+    ),
+    "convert-bag": Command("vla.ros_nodes.bags.config:ConvertBagConfig", "vla.ros_nodes.bags.command:run_convert_bag"),
     "quickstart": Command(
         "vla.policies.collect.quickstart:QuickstartConfig", "vla.policies.collect.quickstart:run_quickstart"
     ),
