@@ -17,12 +17,22 @@ MANIPULATION_IDS: dict[str, tuple[str, ...]] = {
 }
 TASK_TO_ID: dict[str, str] = {tasks[0]: env_id for env_id, tasks in MANIPULATION_IDS.items() if len(tasks) == 1}
 ENTRY_POINT = "vla.envs.manipulation.tabletop_env:TabletopEnv"
+# Envs outside the MuJoCo suite; entry points are strings, so registering imports nothing heavy.
+REMOTE_ID = "vla/Remote-v0"  # RemoteEnv(address=..., timeout_s=...): an env served by `vla env-server`
+HABITAT_ID = "vla/Habitat-v0"  # habitat-sim scenes + habitat-lab episodes; needs habitat-sim (conda)
+OTHER_ENTRY_POINTS: dict[str, str] = {
+    REMOTE_ID: "vla.envs.server.client:RemoteEnv",
+    HABITAT_ID: "vla.envs.habitat.env:HabitatNavEnv",
+}
 
 
 def register_all() -> None:
     for env_id, tasks in MANIPULATION_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs={"tasks": tasks}, disable_env_checker=True)
+    for env_id, entry_point in OTHER_ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, disable_env_checker=True)
 
 
 def make_env(task: str, **kwargs) -> gym.Env:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, Command] = {
         "vla.ros_nodes.sim_robot.config:SimRobotConfig", "vla.ros_nodes.sim_robot.command:run_sim_robot"
     ),
     "convert-bag": Command("vla.ros_nodes.bags.config:ConvertBagConfig", "vla.ros_nodes.bags.command:run_convert_bag"),
+    "env-server": Command("vla.envs.server.config:EnvServerConfig", "vla.envs.server.server:run_env_server"),
     "quickstart": Command(
         "vla.policies.collect.quickstart:QuickstartConfig", "vla.policies.collect.quickstart:run_quickstart"
     ),
