@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     "quickstart": Command(
         "vla.policies.collect.quickstart:QuickstartConfig", "vla.policies.collect.quickstart:run_quickstart"
     ),
+    "serve": Command("vla.ros_nodes.policy_server.config:ServeConfig", "vla.ros_nodes.policy_server.command:run_serve"),
 }
 
 

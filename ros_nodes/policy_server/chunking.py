@@ -1,0 +1,89 @@
+"""Asynchronous action chunking: control keeps executing the current chunk while the next is computed.
+
+Timeline (one tick = one control period). The control loop calls `pop()` every tick. When the actions
+left in the current chunk drop to `min_remaining`, `should_request()` says so; the caller snapshots the
+observation and hands it to the inference worker together with `step` (the tick counter at that moment).
+When the chunk arrives `d` ticks later, its first `d` actions belong to ticks already executed, so
+`offer()` drops them and the rest replaces the current chunk. Control never waits for the model; if
+the current chunk runs out before the next arrives, `pop()` returns None and the caller holds.
+Thread-safe: `pop`/`should_request` run on the control thread, `offer` on the inference thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class AsyncChunker:
+    def __init__(self, min_remaining: int):
+        self.min_remaining = min_remaining
+        self._lock = threading.Lock()
+        self._chunk: np.ndarray | None = None  # (H, A)
+        self._index = 0  # next action of _chunk to execute
+        self._step = 0  # ticks executed since reset
+        self._pending = False  # a request is with the worker
+        self._epoch = 0  # bumped by reset(); results of older requests are ignored
+        self.discarded = 0  # chunks that arrived too late (all their actions were in the past) or after a reset
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def remaining(self) -> int:
+        with self._lock:
+            return 0 if self._chunk is None else len(self._chunk) - self._index
+
+    def should_request(self) -> bool:
+        """True (and marks a request pending) when a new chunk should be computed now."""
+        with self._lock:
+            if self._pending:
+                return False
+            left = 0 if self._chunk is None else len(self._chunk) - self._index
+            if left > self.min_remaining:
+                return False
+            self._pending = True
+            return True
+
+    def cancel_request(self) -> None:
+        """The requested inference failed or produced unusable output; allow a new request."""
+        with self._lock:
+            self._pending = False
+
+    def offer(self, chunk: np.ndarray, requested_at_step: int, epoch: int) -> int:
+        """Install a finished chunk, skipping the actions of ticks that elapsed during inference.
+
+        Returns the number of skipped actions (-1 when the chunk was discarded).
+        """
+        with self._lock:
+            if epoch != self._epoch:
+                self.discarded += 1
+                return -1
+            self._pending = False
+            elapsed = self._step - requested_at_step
+            if elapsed >= len(chunk):
+                self.discarded += 1
+                return -1
+            self._chunk, self._index = chunk, elapsed
+            return elapsed
+
+    def pop(self) -> np.ndarray | None:
+        """The action for this tick (advances time), or None when no chunk covers it."""
+        with self._lock:
+            self._step += 1
+            if self._chunk is None or self._index >= len(self._chunk):
+                return None
+            action = self._chunk[self._index]
+            self._index += 1
+            return action
+
+    def reset(self) -> None:
+        """Forget the current chunk and any in-flight request (after a hold: old plans are void)."""
+        with self._lock:
+            self._chunk, self._index, self._pending = None, 0, False
+            self._epoch += 1

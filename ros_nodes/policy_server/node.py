@@ -1,0 +1,467 @@
+"""PolicyServerNode: a VLA checkpoint as a ROS 2 lifecycle (managed) node.
+
+unconfigured --configure--> inactive: parameters checked against the checkpoint, model loaded and warmed
+up, subscriptions and (inactive) command publishers created, inference worker started.
+inactive --activate--> active: the control thread publishes one command per period.
+active --deactivate--> inactive: control stops after one last hold command.
+inactive --cleanup--> unconfigured: model freed. Any state --shutdown--> finalized: all of the above.
+
+Three threads do the work: the executor (short callbacks that store the latest messages; diagnostics at
+1 Hz), the control thread (steady clock, absolute deadlines; executes the current action chunk, holds on
+any fault), and the inference worker (computes the next chunk while the current one runs out).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, String
+
+from vla.constants import OBS_STATE, TASK
+from vla.errors import VlaUserError
+from vla.ros_nodes.common.qos import (
+    DIAGNOSTICS_QOS,
+    ESTOP_QOS,
+    IMAGE_QOS,
+    INSTRUCTION_QOS,
+    JOINT_STATES_QOS,
+    TOOL_POSE_QOS,
+)
+from vla.ros_nodes.common.topics import TopicNames, camera_key, camera_name, camera_topic
+
+from .chunking import AsyncChunker
+from .diagnostics import ERROR, LEVEL_NAMES, OK, WARN, diagnostic_array
+from .inference import InferenceWorker
+from .inputs import InputSlot, Observation, on_image, on_joint_state, on_tool_pose
+from .outputs import CommandOutput, default_output_type, make_output
+from .params import LIVE_PARAMS, ServerParams
+from .ros_params import declare_server_params, read_server_params, validation_result
+from .safety import Limits, is_finite
+from .state import assemble_state, state_dim
+from .stats import RateMeter, Rolling
+
+NODE_NAME = "vla_policy_server"
+WARN_THROTTLE_S = 2.0
+GIL_SWITCH_INTERVAL_S = 0.0005
+"""Python's default 5 ms GIL switch interval would let the inference thread delay a control tick by up to
+5 ms; 0.5 ms keeps the control thread's wake-ups on time while the model runs (measured in bench/)."""
+
+
+def _limits(p: ServerParams) -> Limits:
+    return Limits(
+        max_linear_speed=p.max_linear_speed,
+        max_angular_speed=p.max_angular_speed,
+        workspace_min=np.asarray(p.workspace_min, float),
+        workspace_max=np.asarray(p.workspace_max, float),
+        joint_min=np.asarray(p.joint_position_min, float),
+        joint_max=np.asarray(p.joint_position_max, float),
+    )
+
+
+class PolicyServerNode(LifecycleNode):
+    def __init__(self, node_name: str = NODE_NAME, topics: TopicNames | None = None, **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        self.topics = topics or TopicNames()
+        self._declared = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        try:
+            declare_server_params(self)
+            params = read_server_params(self)
+        except Exception as e:  # rclpy's range check or our coercion, for values from YAML or the CLI
+            self.destroy_node()
+            raise VlaUserError(f"invalid parameter: {e}") from None
+        errors = params.validate()
+        if errors:
+            self.destroy_node()
+            raise VlaUserError("invalid parameters: " + "; ".join(errors))
+        self._declared = True
+        self.params = params
+        self.limits = _limits(params)
+        self.instruction = params.instruction
+
+        self.policy = None
+        self.output: CommandOutput | None = None
+        self.output_type = ""
+        self.slots: dict[str, InputSlot] = {}
+        self._subs: list[Any] = []
+        self.chunker: AsyncChunker | None = None
+        self.worker: InferenceWorker | None = None
+        self.configure_error = ""
+
+        self._estop = threading.Event()
+        self._cmd_lock = threading.Lock()  # one command decision + publish at a time (control vs e-stop)
+        self._control_thread: threading.Thread | None = None
+        self._stop_control = threading.Event()
+        self._active_since = 0.0
+        self._period = params.control_period_s
+        self._inference_error: str | None = None
+
+        self.level, self.status_message = OK, "unconfigured"
+        self.periods, self.latencies = Rolling(), Rolling(200)
+        self.rate = RateMeter()
+        self.missed_periods = 0
+        self.published = 0
+        self.holds = 0
+        self.last_warning = ""
+        self._warned_at: dict[str, float] = {}
+        self._diag_pub = self.create_publisher(DiagnosticArray, self.topics.diagnostics, DIAGNOSTICS_QOS)
+        self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
+
+    # ------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, parameters):
+        if not self._declared:  # declaration: each value alone; the whole set is validated right after
+            return SetParametersResult(successful=True)
+        result, params = validation_result(self, parameters)
+        if result.successful and params is not None:
+            if {p.name for p in parameters} <= LIVE_PARAMS:
+                self.params, self.limits = params, _limits(params)
+                if params.instruction and params.instruction != self.instruction:
+                    self._set_instruction(params.instruction)
+            else:
+                self.params = params
+        return result
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except VlaUserError as e:
+            self.configure_error = str(e)
+            self.get_logger().error(f"configure failed: {e}")
+            self._teardown()
+            return TransitionCallbackReturn.FAILURE
+        except Exception as e:  # rclpy would swallow it and report only "ERROR"
+            self.configure_error = f"{type(e).__name__}: {e}"
+            self.get_logger().error(f"configure failed: {self.configure_error}")
+            self._teardown()
+            return TransitionCallbackReturn.FAILURE
+        self._set_status(OK, "inactive (configured, not publishing commands)")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        ret = super().on_activate(state)  # enables the lifecycle publishers
+        self.chunker.reset()
+        self._stop_control.clear()
+        self._period = self.params.control_period_s  # a changed rate applies at the next activation
+        self._active_since = time.monotonic()
+        self._control_thread = threading.Thread(target=self._control_loop, name="vla-control", daemon=True)
+        self._control_thread.start()
+        self.get_logger().info(f"active: {self.output_type} commands at {self.params.control_rate_hz:g} Hz")
+        return ret
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control_loop()
+        self._set_status(OK, "inactive (configured, not publishing commands)")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        self._set_status(OK, "unconfigured")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control_loop()
+        self._teardown()
+        self._set_status(OK, "finalized")
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control_loop()
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    # ------------------------------------------------------------------ configure / teardown
+    def _configure(self) -> None:
+        import torch
+
+        from vla.policy.checkpoint import load_policy
+
+        p = self.params
+        if not p.checkpoint:
+            raise VlaUserError("parameter 'checkpoint' is empty; pass --checkpoint DIR or set it in the params file")
+        torch.set_num_threads(p.num_threads)
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        policy = load_policy(p.checkpoint, device=p.device)
+        cfg = policy.config
+        cameras = list(p.camera_names) or [camera_name(k) for k in cfg.camera_keys]
+        missing = [k for k in cfg.camera_keys if k not in {camera_key(c) for c in cameras}]
+        if missing:
+            raise VlaUserError(f"the checkpoint needs cameras {missing}; camera_names={cameras} does not provide them")
+        with_tool = bool(p.tool_pose_topic)
+        n_state = state_dim(len(p.joint_names), with_tool)
+        if n_state != cfg.state_dim:
+            raise VlaUserError(
+                f"the checkpoint expects a {cfg.state_dim}-d state, but joint_names ({len(p.joint_names)})"
+                f"{' + tool pose (7)' if with_tool else ''} give {n_state}"
+            )
+        kind = p.output_type or default_output_type(cfg.action_dim)
+        if kind is None:
+            raise VlaUserError(f"cannot infer output_type from action_dim={cfg.action_dim}; set output_type")
+        need = {"ee_twist": 5, "twist": 2, "joint_trajectory": len(p.joint_position_min)}[kind]
+        if cfg.action_dim < need:
+            raise VlaUserError(
+                f"output_type={kind} needs actions of >= {need} dims; the checkpoint's have {cfg.action_dim}"
+            )
+
+        self.policy = policy
+        self._warm_up(cameras)
+        topics = dict(zip(cameras, p.camera_topics or [camera_topic(c) for c in cameras], strict=True))
+        self.slots = {}
+        for cam, topic in topics.items():
+            slot = self.slots[camera_key(cam)] = InputSlot(camera_key(cam), topic)
+            self._subs.append(self.create_subscription(Image, topic, self._image_cb(slot), IMAGE_QOS))
+        js = self.slots[OBS_STATE] = InputSlot("joint_states", self.topics.joint_states)
+        self._subs.append(self.create_subscription(JointState, js.topic, self._joint_cb, JOINT_STATES_QOS))
+        if with_tool:
+            tp = self.slots["tool_pose"] = InputSlot("tool_pose", p.tool_pose_topic)
+            self._subs.append(self.create_subscription(PoseStamped, tp.topic, self._tool_cb, TOOL_POSE_QOS))
+        self._subs.append(self.create_subscription(String, self.topics.instruction, self._instr_cb, INSTRUCTION_QOS))
+        self._subs.append(self.create_subscription(Bool, self.topics.estop, self._estop_cb, ESTOP_QOS))
+
+        arm_joints = [j for j in p.joint_names][: len(p.joint_position_min)]
+        self.output_type, self.output = kind, make_output(kind, self, self.topics, arm_joints)
+        min_remaining = p.min_remaining_actions
+        if min_remaining < 0:
+            min_remaining = cfg.chunk_size - cfg.n_action_steps
+        self.chunker = AsyncChunker(min(min_remaining, cfg.chunk_size - 1))
+        self.worker = InferenceWorker(self.policy.infer, self._on_chunk, self._on_inference_error)
+        self.worker.start()
+
+    def _warm_up(self, cameras: list[str]) -> None:
+        """One inference at configure time, so the first real chunk is not slowed by lazy initialisation."""
+        cfg = self.policy.config
+        h, w = cfg.image_size
+        obs = {camera_key(c): np.zeros((h, w, 3), np.uint8) for c in cameras}
+        obs.update({OBS_STATE: np.zeros(cfg.state_dim, np.float32), TASK: self.instruction or "warm up"})
+        t0 = time.perf_counter()
+        self.policy.infer(obs)
+        self.get_logger().info(
+            f"loaded {self.params.checkpoint} ({cfg.backbone_name}+{cfg.head_name}, chunk {cfg.chunk_size}x"
+            f"{cfg.action_dim}) on {self.params.device}; warm-up inference {1e3 * (time.perf_counter() - t0):.0f} ms"
+        )
+
+    def _teardown(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs, self.slots = [], {}
+        if self.output is not None:
+            self.output.destroy()
+            self.output = None
+        if self.policy is not None:
+            device = str(self.policy.device)
+            self.policy = None
+            gc.collect()
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
+        self.chunker = None
+
+    # ------------------------------------------------------------------ callbacks (executor thread, short)
+    def _image_cb(self, slot: InputSlot):
+        def cb(msg: Image) -> None:
+            reason = on_image(slot, msg)
+            if reason:
+                self.warn_throttled(slot.topic, f"rejected image on {slot.topic}: {reason}")
+
+        return cb
+
+    def _joint_cb(self, msg: JointState) -> None:
+        reason = on_joint_state(self.slots[OBS_STATE], msg, self.params.joint_names)
+        if reason:
+            self.warn_throttled(self.topics.joint_states, f"rejected {self.topics.joint_states}: {reason}")
+
+    def _tool_cb(self, msg: PoseStamped) -> None:
+        reason = on_tool_pose(self.slots["tool_pose"], msg)
+        if reason:
+            self.warn_throttled(self.params.tool_pose_topic, f"rejected {self.params.tool_pose_topic}: {reason}")
+
+    def _instr_cb(self, msg: String) -> None:
+        text = msg.data.strip()
+        if not text:
+            self.warn_throttled("instruction", f"ignored an empty instruction on {self.topics.instruction}")
+        elif text != self.instruction:
+            self._set_instruction(text)
+
+    def _set_instruction(self, text: str) -> None:
+        self.get_logger().info(f"instruction: {text!r}")
+        self.instruction = text
+        if self.chunker is not None:
+            self.chunker.reset()  # the current plan was for the old instruction
+
+    def _estop_cb(self, msg: Bool) -> None:
+        if msg.data and not self._estop.is_set():
+            self._estop.set()
+            self.get_logger().warning("e-stop engaged: holding until false on " + self.topics.estop)
+            with self._cmd_lock:  # do not wait for the next tick
+                if self._control_thread is not None and self.output is not None:
+                    self._hold(WARN, "e-stop engaged")
+        elif not msg.data and self._estop.is_set():
+            self._estop.clear()
+            if self.chunker is not None:
+                self.chunker.reset()
+            self.get_logger().info("e-stop released")
+
+    def _on_chunk(self, chunk: np.ndarray, step: int, epoch: int, latency: float) -> None:
+        """Inference thread: install the chunk unless it holds NaN/Inf (then it is never executed)."""
+        self.latencies.add(latency)
+        chunker = self.chunker
+        if chunker is None:
+            return
+        if not is_finite(chunk):
+            self._inference_error = "the model produced non-finite actions (NaN/Inf); holding"
+            self.warn_throttled("model", self._inference_error)
+            chunker.cancel_request()
+            return
+        self._inference_error = None
+        chunker.offer(chunk, step, epoch)
+
+    def _on_inference_error(self, reason: str) -> None:
+        self._inference_error = reason
+        self.warn_throttled("model", reason)
+        if self.chunker is not None:
+            self.chunker.cancel_request()
+
+    def warn_throttled(self, key: str, text: str) -> None:
+        """Log a warning at most every WARN_THROTTLE_S per key (bad inputs can arrive at camera rate)."""
+        now = time.monotonic()
+        self.last_warning = text
+        if now - self._warned_at.get(key, -1e9) >= WARN_THROTTLE_S:
+            self._warned_at[key] = now
+            self.get_logger().warning(text)
+
+    # ------------------------------------------------------------------ control thread
+    def _control_loop(self) -> None:
+        period = self._period
+        next_tick = time.monotonic()
+        last = None
+        while not self._stop_control.is_set():
+            now = time.monotonic()
+            if now < next_tick:
+                self._stop_control.wait(next_tick - now)
+                continue
+            late = now - next_tick
+            if late >= period:  # skip the periods we slept through instead of bursting to catch up
+                skipped = int(late // period)
+                self.missed_periods += skipped
+                next_tick += skipped * period
+            if last is not None:
+                self.periods.add(now - last)
+            last = now
+            self.rate.tick(now)
+            try:
+                self._tick(now)
+            except Exception as e:  # never die silently while the robot moves: hold and report
+                self.warn_throttled("control", f"control tick failed: {type(e).__name__}: {e}")
+                with self._cmd_lock:
+                    self._hold(ERROR, f"control tick failed: {e}")
+            next_tick += period
+
+    def _stop_control_loop(self) -> None:
+        thread, self._control_thread = self._control_thread, None
+        if thread is None:
+            return
+        self._stop_control.set()
+        thread.join(5.0)
+        with self._cmd_lock:
+            if self.output is not None:
+                self.output.hold()  # leave the robot stopped, not coasting on the last velocity
+
+    def _snapshot(self, now: float) -> tuple[Observation | None, str | None]:
+        ros_now = self.get_clock().now().nanoseconds
+        p = self.params
+        values = {}
+        for key, slot in self.slots.items():
+            value, reason = slot.check(now, ros_now, p.obs_timeout_s, p.max_stamp_age_s)
+            if reason is not None:
+                return None, reason
+            values[key] = value
+        images = {k: v for k, v in values.items() if k not in (OBS_STATE, "tool_pose")}
+        return Observation(images, values[OBS_STATE], values.get("tool_pose")), None
+
+    def _tick(self, now: float) -> None:
+        chunker, output = self.chunker, self.output
+        with self._cmd_lock:
+            if self._estop.is_set():
+                return self._hold(WARN, "e-stop engaged")
+            obs, reason = self._snapshot(now)
+            if obs is None:
+                starting = reason.startswith("no message") and now - self._active_since < self.params.obs_timeout_s
+                chunker.reset()
+                return self._hold(WARN if starting else ERROR, f"holding: {reason}")
+            if not self.instruction:
+                return self._hold(WARN, f"holding: no instruction yet (publish on {self.topics.instruction})")
+            action = chunker.pop()
+            if chunker.should_request():
+                policy_obs = {**obs.images, OBS_STATE: assemble_state(obs.joints, obs.tool), TASK: self.instruction}
+                self.worker.submit(policy_obs, chunker.step, chunker.epoch)
+            if action is None:
+                if self._inference_error:
+                    return self._hold(ERROR, f"holding: {self._inference_error}")
+                return self._hold(WARN, "holding: waiting for the next action chunk")
+            if not is_finite(action):
+                chunker.reset()
+                return self._hold(ERROR, "holding: non-finite action")
+            output.publish(action, obs, self._period, self.limits)
+            self.published += 1
+            self._set_status(OK, "publishing commands")
+
+    def _hold(self, level: int, reason: str) -> None:
+        """Publish the output's hold command (caller holds _cmd_lock) and report why."""
+        if self.output is not None:
+            self.output.hold()
+        self.holds += 1
+        self._set_status(level, reason)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _set_status(self, level: int, message: str) -> None:
+        changed = level != self.level
+        self.level, self.status_message = level, message
+        if changed and level != OK:
+            self.publish_diagnostics()  # faults are reported now, not at the next 1 Hz tick
+
+    def diagnostic_values(self) -> dict[str, Any]:
+        worker, chunker = self.worker, self.chunker
+        return {
+            "lifecycle_state": self._state_machine.current_state[1],
+            "output_type": self.output_type,
+            "control_rate_target_hz": self.params.control_rate_hz,
+            "control_rate_hz": self.rate.rate(time.monotonic()),
+            "period_p50_ms": self.periods.percentile_ms(50),
+            "period_p99_ms": self.periods.percentile_ms(99),
+            "missed_periods": self.missed_periods,
+            "inference_latency_p50_ms": self.latencies.percentile_ms(50),
+            "inference_latency_p95_ms": self.latencies.percentile_ms(95),
+            "chunks_computed": 0 if worker is None else worker.computed,
+            "chunks_discarded": 0 if chunker is None else chunker.discarded,
+            "dropped_frames": sum(s.rejected for s in self.slots.values()),
+            "commands_published": self.published,
+            "holds_published": self.holds,
+            "estop": self._estop.is_set(),
+            "instruction": self.instruction,
+            "last_warning": self.last_warning,
+        }
+
+    def publish_diagnostics(self) -> None:
+        msg = diagnostic_array(
+            self.get_clock().now().to_msg(),
+            f"{self.get_name()}: policy server",
+            self.params.checkpoint,
+            self.level,
+            f"{LEVEL_NAMES[self.level]}: {self.status_message}",
+            self.diagnostic_values(),
+        )
+        self._diag_pub.publish(msg)

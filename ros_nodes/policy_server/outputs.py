@@ -1,0 +1,161 @@
+"""Command publishers, one class per output_type. Each turns a (finite) policy action into limited
+commands and knows how to hold: what "stop" means for that interface.
+
+- ee_twist: /ee_command TwistStamped (base frame) + /gripper_command Float64. Hold = zero twist; the
+  gripper keeps its last command (opening it would drop what the robot holds).
+- joint_trajectory: /joint_command JointTrajectory with one point (time_from_start = one period)
+  + /gripper_command. Hold = a trajectory with no points, which ros2_control's
+  joint_trajectory_controller (and the sim robot) read as "stop and hold the current position".
+- twist: /cmd_vel Twist for mobile bases. Hold = zero twist.
+Publishers are lifecycle publishers: nothing goes out unless the node is active.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Twist, TwistStamped
+from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from vla.ros_nodes.common.qos import COMMAND_QOS
+from vla.ros_nodes.common.topics import BASE_FRAME, TopicNames
+
+from .inputs import Observation
+from .safety import Limits, base_twist, ee_twist_command, joint_targets
+
+
+class CommandOutput:
+    action_dim: int = 0
+    """Smallest action the output can use."""
+
+    def __init__(self, node: Any, topics: TopicNames):
+        self.node = node
+
+    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+        raise NotImplementedError
+
+    def hold(self) -> None:
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        for pub in self._publishers():
+            self.node.destroy_lifecycle_publisher(pub)
+
+    def _publishers(self) -> list[Any]:
+        return []
+
+    def _stamp(self):
+        return self.node.get_clock().now().to_msg()
+
+
+class _GripperMixin:
+    def _init_gripper(self, node: Any, topics: TopicNames) -> None:
+        self.gripper_pub = node.create_lifecycle_publisher(Float64, topics.gripper_command, COMMAND_QOS)
+        self.gripper_value: float | None = None
+
+    def _publish_gripper(self, value: float | None) -> None:
+        if value is None:
+            return
+        self.gripper_value = value
+        self.gripper_pub.publish(Float64(data=value))
+
+
+class EeTwistOutput(_GripperMixin, CommandOutput):
+    action_dim = 5
+
+    def __init__(self, node: Any, topics: TopicNames):
+        super().__init__(node, topics)
+        self.twist_pub = node.create_lifecycle_publisher(TwistStamped, topics.ee_command, COMMAND_QOS)
+        self._init_gripper(node, topics)
+
+    def _publishers(self) -> list[Any]:
+        return [self.twist_pub, self.gripper_pub]
+
+    def _send(self, linear: np.ndarray, yaw_rate: float) -> None:
+        msg = TwistStamped()
+        msg.header.stamp, msg.header.frame_id = self._stamp(), BASE_FRAME
+        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in linear)
+        msg.twist.angular.z = float(yaw_rate)
+        self.twist_pub.publish(msg)
+
+    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+        cmd = ee_twist_command(action, dt, limits, None if obs.tool is None else obs.tool.position)
+        self._send(cmd.linear, cmd.yaw_rate)
+        self._publish_gripper(cmd.gripper)
+
+    def hold(self) -> None:
+        self._send(np.zeros(3), 0.0)
+        self._publish_gripper(self.gripper_value)
+
+
+class JointTrajectoryOutput(_GripperMixin, CommandOutput):
+    action_dim = 5
+
+    def __init__(self, node: Any, topics: TopicNames, joint_names: list[str]):
+        super().__init__(node, topics)
+        self.joint_names = list(joint_names)
+        self.traj_pub = node.create_lifecycle_publisher(JointTrajectory, topics.joint_command, COMMAND_QOS)
+        self._init_gripper(node, topics)
+
+    def _publishers(self) -> list[Any]:
+        return [self.traj_pub, self.gripper_pub]
+
+    def _trajectory(self) -> JointTrajectory:
+        msg = JointTrajectory()
+        msg.header.stamp = self._stamp()
+        msg.joint_names = self.joint_names
+        return msg
+
+    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+        q, gripper = joint_targets(action, limits)
+        msg = self._trajectory()
+        sec = int(dt)
+        msg.points = [
+            JointTrajectoryPoint(
+                positions=[float(v) for v in q], time_from_start=Duration(sec=sec, nanosec=int((dt - sec) * 1e9))
+            )
+        ]
+        self.traj_pub.publish(msg)
+        self._publish_gripper(gripper)
+
+    def hold(self) -> None:
+        self.traj_pub.publish(self._trajectory())
+        self._publish_gripper(self.gripper_value)
+
+
+class BaseTwistOutput(CommandOutput):
+    action_dim = 2
+
+    def __init__(self, node: Any, topics: TopicNames):
+        super().__init__(node, topics)
+        self.pub = node.create_lifecycle_publisher(Twist, topics.cmd_vel, COMMAND_QOS)
+
+    def _publishers(self) -> list[Any]:
+        return [self.pub]
+
+    def _send(self, v: float, w: float) -> None:
+        msg = Twist()
+        msg.linear.x, msg.angular.z = float(v), float(w)
+        self.pub.publish(msg)
+
+    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+        self._send(*base_twist(action, dt, limits))
+
+    def hold(self) -> None:
+        self._send(0.0, 0.0)
+
+
+def default_output_type(action_dim: int) -> str | None:
+    """The output a checkpoint's actions imply: 5 = ee_delta, 6 = joint targets + gripper, 2 = base (v, w)."""
+    return {5: "ee_twist", 6: "joint_trajectory", 2: "twist"}.get(action_dim)
+
+
+def make_output(kind: str, node: Any, topics: TopicNames, arm_joint_names: list[str]) -> CommandOutput:
+    if kind == "ee_twist":
+        return EeTwistOutput(node, topics)
+    if kind == "joint_trajectory":
+        return JointTrajectoryOutput(node, topics, arm_joint_names)
+    return BaseTwistOutput(node, topics)
