@@ -48,7 +48,7 @@ class CommandBuffer:
 
     def _set_arm(self, values: np.ndarray, stamp_ns: int) -> None:
         with self._lock:
-            if not np.all(np.isfinite(values)):
+            if self._estop or not np.all(np.isfinite(values)):
                 return
             self._arm = _Arm(values, time.monotonic(), stamp_ns)
             self._arm_fresh = True
@@ -64,6 +64,8 @@ class CommandBuffer:
     def set_estop(self, on: bool) -> None:
         with self._lock:
             self._estop = bool(on)
+            if on:
+                self._arm, self._arm_fresh = None, False
             self._new.notify_all()
 
     @property
