@@ -1,0 +1,135 @@
+"""The policy server against a fake robot through real topics: command values, rate, limits, output types,
+lifecycle. Each test runs the real node (in this process, own rclpy context) with a real tiny checkpoint."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="needs the ros extra")
+
+CONTROL_HZ = 10.0  # conftest's default control_rate_hz
+PERIOD = 1.0 / CONTROL_HZ
+ACTION = np.array([0.01, -0.02, 0.005, 0.1, 0.5])  # the constant checkpoint's output (conftest)
+OK, WARN, ERROR = 0, 1, 2
+
+
+def _lin(msg) -> np.ndarray:
+    v = msg.twist.linear
+    return np.array([v.x, v.y, v.z])
+
+
+def _nonzero(robot, t0):
+    return [(t, m) for t, m in robot.since("ee", t0) if np.any(_lin(m) != 0)]
+
+
+def test_ee_commands_are_the_policy_actions_over_the_period_at_the_control_rate(constant_checkpoint, serve, wait):
+    with serve(constant_checkpoint) as (server, robot):
+        wait(lambda: len(_nonzero(robot, 0)) >= 3, timeout=15)
+        t0 = time.monotonic()
+        time.sleep(2.0)
+        cmds = _nonzero(robot, t0)
+        diag = robot.last_diag()
+    # 10 Hz for 2 s, every command = action / period, in the base frame
+    assert 18 <= len(cmds) <= 22, len(cmds)
+    for _, msg in cmds:
+        np.testing.assert_allclose(_lin(msg), ACTION[:3] / PERIOD, atol=1e-4)
+        assert msg.twist.angular.z == pytest.approx(ACTION[3] / PERIOD, abs=1e-4)
+        assert msg.header.frame_id == "base_link"
+    periods = np.diff([t for t, _ in cmds])
+    assert np.median(periods) == pytest.approx(PERIOD, abs=0.01)
+    assert robot.last("gripper").data == pytest.approx(ACTION[4], abs=1e-4)
+    assert diag["level"] == OK, diag
+    assert int(diag["chunks_computed"]) >= 3
+    assert float(diag["control_rate_hz"]) == pytest.approx(CONTROL_HZ, rel=0.1)
+    assert diag["output_type"] == "ee_twist"
+
+
+def test_commands_are_clipped_to_speed_and_workspace_limits(checkpoint_factory, serve, wait):
+    fast = checkpoint_factory("fast", [0.05, 0.0, 0.0, 0.5, 1.0])  # 0.5 m/s, 5 rad/s requested
+    with serve(fast) as (server, robot):
+        robot.tool_position = [0.40, 0.0, 0.2]
+        wait(lambda: _nonzero(robot, 0), timeout=15)
+        _, msg = _nonzero(robot, 0)[-1]
+        np.testing.assert_allclose(_lin(msg), [0.3, 0.0, 0.0], atol=1e-4)  # max_linear_speed
+        assert msg.twist.angular.z == pytest.approx(2.5, abs=1e-4)  # max_angular_speed
+
+        robot.tool_position = [0.65, 0.0, 0.2]  # 1 cm from workspace_max x = 0.66
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        wait(lambda: _nonzero(robot, t0), timeout=5)
+        np.testing.assert_allclose(_lin(_nonzero(robot, t0)[-1][1]), [0.1, 0.0, 0.0], atol=1e-4)
+
+        # limits are live parameters; invalid values are rejected with a reason
+        from rclpy.parameter import Parameter
+
+        assert server.set_parameters([Parameter("max_linear_speed", value=0.05)])[0].successful
+        robot.tool_position = [0.40, 0.0, 0.2]
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        wait(lambda: _nonzero(robot, t0), timeout=5)
+        np.testing.assert_allclose(_lin(_nonzero(robot, t0)[-1][1]), [0.05, 0.0, 0.0], atol=1e-4)
+        bad = server.set_parameters([Parameter("workspace_min", value=[0.7, -0.36, 0.025])])[0]
+        assert not bad.successful and "workspace_min" in bad.reason and "below workspace_max" in bad.reason
+        bad = server.set_parameters([Parameter("obs_timeout_s", value="soon")])[0]
+        assert not bad.successful and "wrong type" in bad.reason
+        assert server.params.workspace_min == [0.15, -0.36, 0.025]
+
+
+def test_joint_trajectory_output_is_clipped_to_joint_limits(checkpoint_factory, serve, wait):
+    joint = checkpoint_factory("joint", [3.0, -0.5, 0.4, 0.3, -4.0, 0.2])  # pan and roll beyond their limits
+    with serve(joint) as (server, robot):
+        wait(lambda: [m for _, m in robot.since("joint", 0) if m.points], timeout=15)
+        msg = [m for _, m in robot.since("joint", 0) if m.points][-1]
+    assert server.output_type == "joint_trajectory"
+    assert list(msg.joint_names) == ["shoulder_pan", "shoulder_lift", "elbow", "wrist_pitch", "wrist_roll"]
+    np.testing.assert_allclose(msg.points[0].positions, [2.6, -0.5, 0.4, 0.3, -3.0], atol=1e-4)
+    assert msg.points[0].time_from_start.nanosec == pytest.approx(PERIOD * 1e9, abs=1e3)
+    assert robot.last("gripper").data == pytest.approx(0.2, abs=1e-4)
+
+
+def test_twist_output_for_a_mobile_base(checkpoint_factory, serve, wait):
+    nav = checkpoint_factory("nav", [0.02, -0.5], state_dim=6)  # 0.2 m/s forward, -5 rad/s (clipped to -2.5)
+    with serve(nav, tool_pose_topic="", max_angular_speed=2.5) as (server, robot):
+        wait(lambda: [m for _, m in robot.since("cmd_vel", 0) if m.linear.x != 0], timeout=15)
+        msg = [m for _, m in robot.since("cmd_vel", 0) if m.linear.x != 0][-1]
+    assert server.output_type == "twist"
+    assert msg.linear.x == pytest.approx(0.2, abs=1e-4)
+    assert msg.angular.z == pytest.approx(-2.5, abs=1e-4)
+
+
+def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_checkpoint, serve, wait):
+    from rclpy.lifecycle import TransitionCallbackReturn as R
+
+    with serve(constant_checkpoint, autostart=False) as (server, robot):
+        assert server.trigger_configure() == R.SUCCESS
+        assert server.policy is not None
+        time.sleep(0.6)
+        assert robot.since("ee", 0) == []  # inactive: nothing published
+        assert server.trigger_activate() == R.SUCCESS
+        wait(lambda: len(_nonzero(robot, 0)) >= 2, timeout=15)
+        assert server.trigger_deactivate() == R.SUCCESS
+        t_off = time.monotonic()
+        time.sleep(0.1)
+        last = robot.last("ee")
+        np.testing.assert_array_equal(_lin(last), 0.0)  # the last command leaves the robot stopped
+        time.sleep(0.5)
+        assert all(not np.any(_lin(m)) for _, m in robot.since("ee", t_off))
+        assert len(robot.since("ee", t_off + 0.2)) == 0
+        assert server.trigger_cleanup() == R.SUCCESS
+        assert server.policy is None and server.worker is None
+        assert server.trigger_configure() == R.SUCCESS  # and it can be configured again
+        assert server.trigger_activate() == R.SUCCESS
+        t1 = time.monotonic()
+        wait(lambda: _nonzero(robot, t1), timeout=15)
+
+
+def test_configure_fails_with_a_reason_when_the_state_does_not_fit_the_checkpoint(constant_checkpoint, serve):
+    from rclpy.lifecycle import TransitionCallbackReturn as R
+
+    with serve(constant_checkpoint, autostart=False, tool_pose_topic="") as (server, robot):
+        assert server.trigger_configure() == R.FAILURE
+        assert "13-d state" in server.configure_error and "give 6" in server.configure_error
+        assert server.policy is None
