@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.12 and install vla with the given extras (default: sim,dev).
+# Create .venv with Python 3.12 and install vla with the given extras (default: sim,train,dev,ros).
 # Idempotent: re-running with an unchanged pyproject.toml installs nothing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VLA_VENV:-$ROOT/.venv}"
-EXTRAS="${1:-sim,train,dev}"
+EXTRAS="${1:-sim,train,dev,ros}"
 
 find_python312() {
     local candidates=()

@@ -3,7 +3,7 @@
 # As root, the suite runs in a loopback-only network namespace so DDS discovery never leaves the machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh" sim,train,dev
+"$ROOT/scripts/setup.sh" sim,train,dev,ros
 export MUJOCO_GL=egl HF_HUB_OFFLINE=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( RANDOM % 100 + 1 ))}"
 cd "$ROOT"
