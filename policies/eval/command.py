@@ -60,6 +60,11 @@ def run_eval(cfg: EvalConfig) -> int:
     if not (1 <= n_action_steps <= pc.chunk_size):
         raise VlaUserError(f"--n-action-steps must be in 1..{pc.chunk_size}")
     out.mkdir(parents=True, exist_ok=True)
+    session = None
+    if cfg.transport == "ros2":
+        from .ros2 import open_session
+
+        session = open_session(cfg, policy, ensembling, n_action_steps, out)
 
     report: dict = {
         "checkpoint": str(cfg.checkpoint),
@@ -68,25 +73,30 @@ def run_eval(cfg: EvalConfig) -> int:
         "ensembling": ensembling,
         "n_action_steps": n_action_steps,
         "instructions_file": str(cfg.instructions) if cfg.instructions else None,
+        "transport": cfg.transport,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
         "tasks": {},
     }
     all_latency: list[float] = []
     for task in tasks:
-        envs = make_vector_env(task, cfg.num_envs, cfg.vector, pc.image_size, cfg.split)
+        num_envs = cfg.num_envs if session is None else 1  # ros2: the env only serves the latency measurement
+        envs = make_vector_env(task, num_envs, cfg.vector, pc.image_size, cfg.split)
         seeds = [cfg.seed + i for i in range(cfg.episodes)]
         with tqdm(total=cfg.episodes, desc=f"eval {task}", unit="ep") as bar:
-            r = rollout_task(
-                policy,
-                envs,
-                seeds,
-                wordings.get(task) if wordings else None,
-                cfg.videos,
-                ensembling,
-                n_action_steps,
-                bar,
-            )
-        obs, infos = envs.reset(seed=[cfg.seed + 10**6 + i for i in range(cfg.num_envs)])
+            if session is not None:
+                r = session.rollout_task(task, seeds, cfg.videos, bar)
+            else:
+                r = rollout_task(
+                    policy,
+                    envs,
+                    seeds,
+                    wordings.get(task) if wordings else None,
+                    cfg.videos,
+                    ensembling,
+                    n_action_steps,
+                    bar,
+                )
+        obs, infos = envs.reset(seed=[cfg.seed + 10**6 + i for i in range(num_envs)])
         latency = batch1_latency_ms(policy, obs, str(infos["instruction"][0]))
         envs.close()
         all_latency += latency
@@ -107,6 +117,8 @@ def run_eval(cfg: EvalConfig) -> int:
         }
         for name, frames in r.videos:
             write_video(out / "videos" / task / f"{name}.mp4", frames, fps=10)
+    if session is not None:
+        session.close()
     rates = [t["success_rate"] for t in report["tasks"].values()]
     total_s = sum(t["successes"] for t in report["tasks"].values())
     total_n = sum(t["episodes"] for t in report["tasks"].values())

@@ -37,3 +37,5 @@ class EvalConfig:
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads (default: all cores)."""
+    transport: Literal["inprocess", "ros2"] = "inprocess"
+    """'ros2': run episodes through `vla sim-robot` (lockstep) and `vla serve` over real DDS (needs the ros extra)."""

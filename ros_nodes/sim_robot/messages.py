@@ -98,7 +98,7 @@ def episode_status_dict(msg: Any) -> dict[str, Any]:
     """Parse a /sim/episode status back into typed values."""
     raw = {kv.key: kv.value for kv in msg.values}
     out: dict[str, Any] = dict(raw)
-    for k in ("episode", "seed", "step", "stamp_ns"):
+    for k in ("episode", "seed", "step", "stamp_ns", "max_steps"):
         if k in raw:
             out[k] = int(raw[k])
     for k in ("success", "done"):
