@@ -17,6 +17,14 @@ MANIPULATION_IDS: dict[str, tuple[str, ...]] = {
 }
 TASK_TO_ID: dict[str, str] = {tasks[0]: env_id for env_id, tasks in MANIPULATION_IDS.items() if len(tasks) == 1}
 ENTRY_POINT = "vla.envs.manipulation.tabletop_env:TabletopEnv"
+# gymnasium id -> navigation task (envs/navigation/); a separate suite with its own observation schema.
+NAVIGATION_IDS: dict[str, str] = {
+    "vla/PointNav-v0": "pointnav",
+    "vla/ObjectNav-v0": "objectnav",
+    "vla/InstructNav-v0": "instructnav",
+}
+NAV_TASK_TO_ID: dict[str, str] = {task: env_id for env_id, task in NAVIGATION_IDS.items()}
+NAV_ENTRY_POINT = "vla.envs.navigation.nav_env:NavigationEnv"
 # Envs outside the MuJoCo suite; entry points are strings, so registering imports nothing heavy.
 REMOTE_ID = "vla/Remote-v0"  # RemoteEnv(address=..., timeout_s=...): an env served by `vla env-server`
 HABITAT_ID = "vla/Habitat-v0"  # habitat-sim scenes + habitat-lab episodes; needs habitat-sim (conda)
@@ -30,14 +38,19 @@ def register_all() -> None:
     for env_id, tasks in MANIPULATION_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs={"tasks": tasks}, disable_env_checker=True)
+    for env_id, task in NAVIGATION_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=NAV_ENTRY_POINT, kwargs={"task": task}, disable_env_checker=True)
     for env_id, entry_point in OTHER_ENTRY_POINTS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point, disable_env_checker=True)
 
 
 def make_env(task: str, **kwargs) -> gym.Env:
-    """Make a tabletop env by task name ('pick', ..., 'all' for the multi-task env) or gymnasium id."""
+    """Make an env by task name ('pick', ..., 'all': tabletop multi-task; 'pointnav', ...) or gymnasium id."""
     register_all()
+    if task in NAVIGATION_IDS or task in NAV_TASK_TO_ID:
+        return gym.make(NAV_TASK_TO_ID.get(task, task), **kwargs)
     if task in MANIPULATION_IDS:
         env_id = task
     elif task == "all":
@@ -51,5 +64,5 @@ def make_env(task: str, **kwargs) -> gym.Env:
                 raise unknown_name_error("task", t, TASK_TO_ID)
         return gym.make("vla/TabletopMultiTask-v0", tasks=tasks, **kwargs)
     else:
-        raise unknown_name_error("task", task, [*TASK_TO_ID, "all"])
+        raise unknown_name_error("task", task, [*TASK_TO_ID, "all", *NAV_TASK_TO_ID])
     return gym.make(env_id, **kwargs)
