@@ -248,3 +248,9 @@ def serve():
 def wait():
     """`wait(predicate, timeout)`: poll until truthy (fails the test on timeout)."""
     return wait_until
+
+
+@pytest.fixture
+def robot_factory():
+    """FakeRobot, for tests that build their own node (e.g. next to a `vla serve` subprocess)."""
+    return FakeRobot
