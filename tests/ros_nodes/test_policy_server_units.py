@@ -1,0 +1,95 @@
+"""The policy server's pure pieces with exact numbers: state order, chunk alignment, limits, image decoding,
+parameter validation (no ROS nodes)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from vla.ros_nodes.common.image import ImageError, image_to_numpy
+from vla.ros_nodes.policy_server.chunking import AsyncChunker
+from vla.ros_nodes.policy_server.params import ServerParams
+from vla.ros_nodes.policy_server.safety import Limits, base_twist, ee_twist_command, joint_targets
+from vla.ros_nodes.policy_server.state import assemble_state, joint_positions, tool_pose_from_msg
+
+LIMITS = Limits(0.3, 2.5, np.array([0.15, -0.36, 0.025]), np.array([0.66, 0.36, 0.40]), -np.ones(5), np.ones(5))
+
+
+def test_state_is_joints_gap_position_then_wxyz_quaternion():
+    names = ["gripper", "extra_finger", "wrist_roll", "wrist_pitch", "elbow", "shoulder_lift", "shoulder_pan"]
+    q = joint_positions(names, [0.04, 9.0, 0.5, 0.4, 0.3, 0.2, 0.1], [*names[2:][::-1], "gripper"])
+    pose = SimpleNamespace(
+        position=SimpleNamespace(x=0.4, y=-0.1, z=0.2), orientation=SimpleNamespace(x=0.1, y=0.2, z=0.3, w=0.9)
+    )
+    state = assemble_state(q, tool_pose_from_msg(pose))
+    np.testing.assert_allclose(state, [0.1, 0.2, 0.3, 0.4, 0.5, 0.04, 0.4, -0.1, 0.2, 0.9, 0.1, 0.2, 0.3], atol=1e-7)
+    assert state.dtype == np.float32
+    with pytest.raises(ValueError, match=r"lacks joint\(s\) \['elbow'\]"):
+        joint_positions(["a"], [0.0], ["elbow"])
+    with pytest.raises(ValueError, match="non-finite"):
+        joint_positions(["a"], [float("inf")], ["a"])
+
+
+def test_async_chunk_skips_the_steps_that_elapsed_during_inference():
+    c = AsyncChunker(min_remaining=4)
+    assert c.pop() is None and c.should_request()  # nothing yet: request at step 1
+    requested = c.step
+    assert not c.should_request()  # one request in flight at a time
+    for _ in range(3):  # three ticks pass while the model runs
+        assert c.pop() is None
+    chunk = np.arange(8.0)[:, None]
+    assert c.offer(chunk, requested, c.epoch) == 3
+    assert [c.pop()[0] for _ in range(3)] == [3.0, 4.0, 5.0]
+    assert c.remaining() == 2 and c.should_request()
+    assert c.offer(chunk, c.step - 8, c.epoch) == -1 and c.discarded == 1  # all of it in the past
+    epoch = c.epoch
+    c.reset()
+    assert c.offer(chunk, c.step, epoch) == -1 and c.pop() is None  # results from before a hold are void
+
+
+def test_ee_twist_is_clipped_to_workspace_then_speed():
+    cmd = ee_twist_command(np.array([0.01, -0.02, 0.0, 0.1, 0.5]), 0.1, LIMITS, np.array([0.4, 0.0, 0.2]))
+    np.testing.assert_allclose(cmd.linear, [0.1, -0.2, 0.0])
+    assert cmd.yaw_rate == pytest.approx(1.0) and cmd.gripper == 0.5
+    cmd = ee_twist_command(np.array([0.03, 0.0, -0.03, 1.0, 3.0]), 0.1, LIMITS, np.array([0.65, 0.0, 0.03]))
+    np.testing.assert_allclose(cmd.linear, [0.1, 0.0, -0.05])  # 1 cm and 5 mm left to the box faces
+    assert cmd.yaw_rate == 2.5 and cmd.gripper == 1.0
+    cmd = ee_twist_command(np.array([0.03, 0.04, 0.0, 0.0, 0.0]), 0.1, LIMITS, None)
+    np.testing.assert_allclose(cmd.linear, [0.18, 0.24, 0.0])  # 0.5 m/s scaled to 0.3 along its direction
+    q, g = joint_targets(np.array([2.0, -2.0, 0.5, 0.0, 0.0, -3.0]), LIMITS)
+    np.testing.assert_allclose(q, [1.0, -1.0, 0.5, 0.0, 0.0])
+    assert g == -1.0
+    assert base_twist(np.array([0.05, -0.1]), 0.1, LIMITS) == (pytest.approx(0.3), pytest.approx(-1.0))
+
+
+def _image(encoding="rgb8", h=2, w=3, step=None, data=None):
+    channels = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4}.get(encoding, 3)
+    step = step or w * channels
+    data = bytes(range(step * h)) if data is None else data
+    return SimpleNamespace(encoding=encoding, height=h, width=w, step=step, data=data)
+
+
+def test_image_decoding_converts_or_rejects_with_a_reason():
+    rgb = image_to_numpy(_image())
+    assert rgb.shape == (2, 3, 3) and rgb[1, 2].tolist() == [15, 16, 17]
+    assert image_to_numpy(_image("bgr8"))[1, 2].tolist() == [17, 16, 15]
+    assert image_to_numpy(_image("rgb8", step=12))[1, 0].tolist() == [12, 13, 14]  # row padding skipped
+    assert image_to_numpy(_image("mono8"))[0, 1].tolist() == [1, 1, 1]
+    with pytest.raises(ImageError, match="unsupported encoding '16UC1'"):
+        image_to_numpy(_image("16UC1"))
+    with pytest.raises(ImageError, match="data has 5 bytes, expected step\\*height = 9\\*2 = 18"):
+        image_to_numpy(_image(data=bytes(5)))
+
+
+def test_parameter_validation_names_each_problem():
+    assert ServerParams().validate() == []
+    errors = ServerParams(
+        control_rate_hz=0.0, output_type="velocity", joint_position_min=[0.0], camera_topics=["/a"]
+    ).validate()
+    text = "; ".join(errors)
+    assert "control_rate_hz=0.0 must be >= 0.5" in text
+    assert "output_type='velocity'" in text
+    assert "joint_position_min and joint_position_max differ in length (1 vs 5)" in text
+    assert "camera_topics has 1 entries but camera_names has 0" in text
