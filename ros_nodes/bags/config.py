@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import tyro
+
 from vla.errors import VlaUserError
 
 
@@ -14,7 +16,7 @@ class ConvertBagConfig:
     """Convert a rosbag2 (MCAP or sqlite3) teleoperation or rollout recording into a LeRobotDataset v3
     that `vla train` reads: both cameras, observation.state, the commanded action and the instruction."""
 
-    bag: Path
+    bag: tyro.conf.Positional[Path]
     """rosbag2 directory (with metadata.yaml) or a single .mcap file."""
     out: Path
     """New dataset root directory (must not exist or be empty)."""
