@@ -18,13 +18,13 @@ class InferenceWorker:
     def __init__(
         self,
         infer: Callable[[dict[str, Any]], np.ndarray],
-        on_chunk: Callable[[np.ndarray, int, int, float], None],
+        on_chunk: Callable[[np.ndarray, int, int, float, Any], None],
         on_error: Callable[[str], None],
     ):
-        """`infer(obs) -> (H, A)`; `on_chunk(chunk, step, epoch, latency_s)`; `on_error(reason)`."""
+        """`infer(obs) -> (H, A)`; `on_chunk(chunk, step, epoch, latency_s, tag)`; `on_error(reason)`."""
         self._infer, self._on_chunk, self._on_error = infer, on_chunk, on_error
         self._cond = threading.Condition()
-        self._request: tuple[dict[str, Any], int, int] | None = None
+        self._request: tuple[dict[str, Any], int, int, Any] | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="vla-inference", daemon=True)
         self.computed = 0
@@ -32,9 +32,10 @@ class InferenceWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, obs: dict[str, Any], step: int, epoch: int) -> None:
+    def submit(self, obs: dict[str, Any], step: int, epoch: int, tag: Any = None) -> None:
+        """Queue `obs` (replacing a request not yet started); `tag` is handed back with the chunk."""
         with self._cond:
-            self._request = (obs, step, epoch)
+            self._request = (obs, step, epoch, tag)
             self._cond.notify()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -51,7 +52,7 @@ class InferenceWorker:
                     self._cond.wait()
                 if self._stopping:
                     return
-                (obs, step, epoch), self._request = self._request, None
+                (obs, step, epoch, tag), self._request = self._request, None
             t0 = time.perf_counter()
             try:
                 chunk = np.asarray(self._infer(obs), dtype=np.float64)
@@ -59,4 +60,4 @@ class InferenceWorker:
                 self._on_error(f"inference failed: {type(e).__name__}: {e}")
                 continue
             self.computed += 1
-            self._on_chunk(chunk, step, epoch, time.perf_counter() - t0)
+            self._on_chunk(chunk, step, epoch, time.perf_counter() - t0, tag)

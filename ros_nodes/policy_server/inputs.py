@@ -48,7 +48,7 @@ class InputSlot:
             self.rejected += 1
 
     def check(self, now: float, ros_now_ns: int, timeout_s: float, max_stamp_age_s: float) -> tuple[Any, str | None]:
-        """(value, None) when usable now, else (None, reason to hold)."""
+        """(sample, None) when usable now, else (None, reason to hold)."""
         with self._lock:
             sample, error = self._sample, self._error
         if error is not None:
@@ -64,7 +64,7 @@ class InputSlot:
             stamp_age = (ros_now_ns - sample.stamp_ns) * 1e-9
             if stamp_age > max_stamp_age_s:
                 return None, f"{self.topic} header stamp is {stamp_age:.2f} s old (max_stamp_age_s={max_stamp_age_s})"
-        return sample.value, None
+        return sample, None
 
 
 def _stamp_ns(msg: Any) -> int:
@@ -110,3 +110,4 @@ class Observation:
     images: dict[str, np.ndarray]  # LeRobot key -> uint8 (H, W, 3)
     joints: np.ndarray
     tool: ToolPose | None
+    received: float  # time.monotonic() arrival of the oldest input in the snapshot

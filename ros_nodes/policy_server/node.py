@@ -107,7 +107,8 @@ class PolicyServerNode(LifecycleNode):
         self._inference_error: str | None = None
 
         self.level, self.status_message = OK, "unconfigured"
-        self.periods, self.latencies = Rolling(), Rolling(200)
+        self.periods, self.latencies, self.obs_to_command = Rolling(), Rolling(200), Rolling(200)
+        self._new_chunk_obs_time: float | None = None  # arrival of the inputs behind the chunk just installed
         self.rate = RateMeter()
         self.missed_periods = 0
         self.published = 0
@@ -315,7 +316,7 @@ class PolicyServerNode(LifecycleNode):
                 self.chunker.reset()
             self.get_logger().info("e-stop released")
 
-    def _on_chunk(self, chunk: np.ndarray, step: int, epoch: int, latency: float) -> None:
+    def _on_chunk(self, chunk: np.ndarray, step: int, epoch: int, latency: float, obs_time: float) -> None:
         """Inference thread: install the chunk unless it holds NaN/Inf (then it is never executed)."""
         self.latencies.add(latency)
         chunker = self.chunker
@@ -327,7 +328,8 @@ class PolicyServerNode(LifecycleNode):
             chunker.cancel_request()
             return
         self._inference_error = None
-        chunker.offer(chunk, step, epoch)
+        if chunker.offer(chunk, step, epoch) >= 0:
+            self._new_chunk_obs_time = obs_time
 
     def _on_inference_error(self, reason: str) -> None:
         self._inference_error = reason
@@ -383,14 +385,14 @@ class PolicyServerNode(LifecycleNode):
     def _snapshot(self, now: float) -> tuple[Observation | None, str | None]:
         ros_now = self.get_clock().now().nanoseconds
         p = self.params
-        values = {}
+        values, oldest = {}, now
         for key, slot in self.slots.items():
-            value, reason = slot.check(now, ros_now, p.obs_timeout_s, p.max_stamp_age_s)
+            sample, reason = slot.check(now, ros_now, p.obs_timeout_s, p.max_stamp_age_s)
             if reason is not None:
                 return None, reason
-            values[key] = value
+            values[key], oldest = sample.value, min(oldest, sample.received)
         images = {k: v for k, v in values.items() if k not in (OBS_STATE, "tool_pose")}
-        return Observation(images, values[OBS_STATE], values.get("tool_pose")), None
+        return Observation(images, values[OBS_STATE], values.get("tool_pose"), oldest), None
 
     def _tick(self, now: float) -> None:
         chunker, output = self.chunker, self.output
@@ -407,7 +409,7 @@ class PolicyServerNode(LifecycleNode):
             action = chunker.pop()
             if chunker.should_request():
                 policy_obs = {**obs.images, OBS_STATE: assemble_state(obs.joints, obs.tool), TASK: self.instruction}
-                self.worker.submit(policy_obs, chunker.step, chunker.epoch)
+                self.worker.submit(policy_obs, chunker.step, chunker.epoch, obs.received)
             if action is None:
                 if self._inference_error:
                     return self._hold(ERROR, f"holding: {self._inference_error}")
@@ -417,6 +419,9 @@ class PolicyServerNode(LifecycleNode):
                 return self._hold(ERROR, "holding: non-finite action")
             output.publish(action, obs, self._period, self.limits)
             self.published += 1
+            obs_time, self._new_chunk_obs_time = self._new_chunk_obs_time, None
+            if obs_time is not None:  # first command from a new chunk: how old are the inputs behind it?
+                self.obs_to_command.add(time.monotonic() - obs_time)
             self._set_status(OK, "publishing commands")
 
     def _hold(self, level: int, reason: str) -> None:
@@ -445,6 +450,7 @@ class PolicyServerNode(LifecycleNode):
             "missed_periods": self.missed_periods,
             "inference_latency_p50_ms": self.latencies.percentile_ms(50),
             "inference_latency_p95_ms": self.latencies.percentile_ms(95),
+            "obs_to_command_p50_ms": self.obs_to_command.percentile_ms(50),
             "chunks_computed": 0 if worker is None else worker.computed,
             "chunks_discarded": 0 if chunker is None else chunker.discarded,
             "dropped_frames": sum(s.rejected for s in self.slots.values()),

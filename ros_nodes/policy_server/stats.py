@@ -25,6 +25,10 @@ class Rolling:
                 return float("nan")
             return float(np.percentile(np.fromiter(self._values, float), q) * 1e3)
 
+    def values(self) -> list[float]:
+        with self._lock:
+            return list(self._values)
+
     def __len__(self) -> int:
         return len(self._values)
 
