@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     argv = sys.argv[1:] if argv is None else argv
+    if "--ros-args" in argv:  # appended by `ros2 run` / `ros2 launch`; our nodes take their options from ours
+        argv = argv[: argv.index("--ros-args")]
     configs = {name: _load(cmd.config) for name, cmd in COMMANDS.items()}
     try:
         cfg = tyro.extras.subcommand_cli_from_dict(
