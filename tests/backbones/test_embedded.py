@@ -48,7 +48,7 @@ def test_output_shapes_and_text_padding_mask(backbone):
     with torch.no_grad():
         out = backbone(images, instructions, state)
     n_text = len(backbone.text.tokenizer(instructions[1])["input_ids"])  # the longer one sets the padding
-    n_image = len(CAMERAS) * cfg.vision_token_grid**2
+    n_image = len(CAMERAS) * (cfg.vision_token_grid**2 + (cfg.vision_keypoints > 0))
     n = 1 + n_text + 1 + n_image
     assert out.tokens.shape == (2, n, cfg.hidden_size)
     assert out.cognition.shape == (2, cfg.hidden_size)
@@ -265,3 +265,18 @@ def test_micro_benchmark_default_config(capsys):
             f"\n[embedded backbone, 2 threads] batch 1 forward p50 {times[len(times) // 2] * 1e3:.1f} ms; "
             f"batch 64 training step {min(steps) * 1e3:.0f} ms (min of {len(steps)})"
         )
+
+
+def test_spatial_softmax_finds_a_peak_at_its_image_coordinates():
+    from vla.backbones.embedded.vision_encoder import SpatialSoftmax
+
+    ss = SpatialSoftmax(in_channels=1, num_keypoints=1)
+    with torch.no_grad():
+        ss.heatmaps.weight.fill_(1.0)
+        ss.heatmaps.bias.zero_()
+        ss.log_temperature.fill_(-3.0)  # a sharp softmax
+    x = torch.zeros(1, 1, 12, 16)
+    x[0, 0, 2, 9] = 5.0  # row 2 of 12, column 9 of 16
+    xy = ss(x)[0, 0]
+    assert xy[0].item() == pytest.approx(-1 + 2 * 9 / 15, abs=1e-4)
+    assert xy[1].item() == pytest.approx(-1 + 2 * 2 / 11, abs=1e-4)

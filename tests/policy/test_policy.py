@@ -128,3 +128,19 @@ def test_bad_checkpoints(tmp_path):
     (only_pickle / "pytorch_model.bin").write_bytes(pickle.dumps(1))
     with pytest.raises(VlaUserError, match="pickle"):
         load_policy(only_pickle)
+
+
+def test_version_1_embedded_checkpoint_loads_without_keypoint_tokens(tmp_path):
+    """v1 checkpoints predate the keypoint tokens; migration builds them without, and the weights load exactly."""
+    cfg = make_config("tiny-l1")
+    cfg.backbone.vision_keypoints = 0
+    policy = VLAPolicy(cfg)
+    ckpt = save_policy(policy, tmp_path / "v1")
+    d = json.loads((ckpt / "config.json").read_text())
+    d["version"] = 1
+    del d["backbone"]["vision_keypoints"], d["backbone"]["vision_keypoint_stage"]
+    (ckpt / "config.json").write_text(json.dumps(d))
+    loaded = load_policy(ckpt)
+    assert loaded.config.backbone.vision_keypoints == 0
+    for (k, a), (_, b) in zip(policy.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k

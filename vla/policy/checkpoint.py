@@ -57,7 +57,11 @@ def _rmtree(path: Path) -> None:
 
 
 def migrate_config(d: dict[str, Any]) -> dict[str, Any]:
-    """Upgrade an older config dict to CONFIG_VERSION (no older layouts exist yet)."""
+    """Upgrade an older config dict to CONFIG_VERSION.
+
+    v1 -> v2: the embedded backbone gained spatial-softmax keypoint tokens (on by default); v1
+    checkpoints were trained without them.
+    """
     version = int(d.get("version", 0))
     if version > CONFIG_VERSION:
         raise VlaUserError(
@@ -67,6 +71,10 @@ def migrate_config(d: dict[str, Any]) -> dict[str, Any]:
         raise VlaUserError(
             f"checkpoint config version {version} predates vla checkpoints (version 1); retrain or convert it"
         )
+    d = dict(d)
+    if version < 2 and d.get("backbone", {}).get("type") == "embedded":
+        d["backbone"] = {"vision_keypoints": 0, **d["backbone"]}
+    d["version"] = CONFIG_VERSION
     return d
 
 

@@ -11,7 +11,7 @@ from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
 from vla.errors import VlaUserError, unknown_name_error
 from vla.heads import HEADS, HeadConfig
 
-CONFIG_VERSION = 1  # bump with a migration in checkpoint.migrate_config when the layout changes
+CONFIG_VERSION = 2  # bump with a migration in checkpoint.migrate_config when the layout changes
 Ensembling = Literal["none", "temporal", "adaptive"]
 
 

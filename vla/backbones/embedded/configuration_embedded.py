@@ -31,6 +31,10 @@ class EmbeddedBackboneConfig(BackboneConfig):
     """GroupNorm groups in every conv stage; must divide every entry of vision_channels."""
     vision_token_grid: int = 6
     """The last feature map is average-pooled to grid x grid tokens per camera (a no-op at 96 px with four stages)."""
+    vision_keypoints: int = 32
+    """K spatial-softmax keypoints per image, added as one token per camera (0 disables)."""
+    vision_keypoint_stage: int = -2
+    """Conv stage whose output the keypoint heatmaps read (-2: the second-to-last, 12x12 at 96 px)."""
     film: bool = True
     """Condition every conv stage on the instruction embedding (FiLM, as in RT-1)."""
     text_model_path: str | None = None
@@ -70,6 +74,13 @@ class EmbeddedBackboneConfig(BackboneConfig):
             )
         if self.vision_token_grid < 1:
             raise VlaUserError(f"embedded backbone: vision_token_grid={self.vision_token_grid} must be >= 1")
+        if self.vision_keypoints < 0:
+            raise VlaUserError(f"embedded backbone: vision_keypoints={self.vision_keypoints} must be >= 0")
+        if not -len(self.vision_channels) <= self.vision_keypoint_stage < len(self.vision_channels):
+            raise VlaUserError(
+                f"embedded backbone: vision_keypoint_stage={self.vision_keypoint_stage} is not a stage of "
+                f"vision_channels={self.vision_channels}"
+            )
         if self.max_text_tokens < 3:
             raise VlaUserError(
                 f"embedded backbone: max_text_tokens={self.max_text_tokens} leaves no room for words; use >= 3"
@@ -89,5 +100,6 @@ class EmbeddedBackboneConfig(BackboneConfig):
             vision_blocks=(0, 0, 1),
             vision_groups=4,
             vision_token_grid=3,
+            vision_keypoints=4,
             text_cache_size=64,
         )

@@ -42,6 +42,8 @@ class EmbeddedBackbone(Backbone):
             config.vision_token_grid,
             d,
             d if config.film else None,
+            num_keypoints=config.vision_keypoints,
+            keypoint_stage=config.vision_keypoint_stage,
         )
         self.camera_embed = nn.Parameter(torch.randn(len(self.camera_names), 1, d) * 0.02)
         self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
