@@ -86,6 +86,22 @@ def test_remote_episodes_are_bit_identical_to_in_process(server):
         remote.close()
 
 
+def test_navigation_episode_through_the_server_is_bit_identical():
+    kwargs = {"image_size": 24}
+    actions = [1, 1, 2, 1, 3, 3, 1, 1, 2, 1, 1, 1]  # MOVE_FORWARD, TURN_LEFT, TURN_RIGHT (no STOP)
+    local = gym.make("vla/PointNav-v0", **kwargs)
+    with start_server_process("vla/PointNav-v0", env_kwargs=kwargs) as proc:
+        remote = gym.make("vla/Remote-v0", address=proc.address, timeout_s=60)
+        try:
+            assert remote.observation_space == local.observation_space
+            _assert_same(local.reset(seed=5), remote.reset(seed=5))
+            for i, a in enumerate(actions):
+                _assert_same(local.step(a), remote.step(a), f"step {i}")
+        finally:
+            remote.close()
+            local.close()
+
+
 def test_check_env_passes_on_remote_env(server):
     env = RemoteEnv(server.address, timeout_s=30)
     try:
