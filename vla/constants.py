@@ -4,6 +4,7 @@ OBS_IMAGES_PREFIX = "observation.images."
 OBS_IMAGE_SCENE = "observation.images.scene"
 OBS_IMAGE_WRIST = "observation.images.wrist"
 OBS_STATE = "observation.state"
+OBS_ENV_STATE = "observation.environment_state"  # privileged sim state: auxiliary targets, never an input
 ACTION = "action"
 TASK = "task"
 NEXT_REWARD = "next.reward"

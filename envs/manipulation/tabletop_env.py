@@ -180,6 +180,20 @@ class TabletopEnv(gym.Env):
         high = np.array([*r[:, 1], 0.1, reach, reach, reach, 1, 1, 1, 1], np.float32)
         return low, high
 
+    privileged_state_names: tuple[str, ...] = ("target.x", "target.y", "target.z", "goal.x", "goal.y", "goal.z")
+
+    def privileged_state(self) -> np.ndarray:
+        """(6,) float32: the named prop's position and where it should go (base frame, m).
+
+        Simulator ground truth for auxiliary losses at training time (LeRobot's
+        `observation.environment_state`); it is not part of the observation a policy acts on.
+        """
+        if self.episode is None:
+            raise RuntimeError("call reset() before privileged_state()")
+        target = self.scene.prop_pos(self.episode.target)
+        goal = self._task.goal_position(self.scene, self.episode)
+        return np.concatenate([target, goal]).astype(np.float32)
+
     def episode_success(self) -> bool:
         return self._task.is_success(self.scene, self.episode)
 

@@ -74,6 +74,8 @@ def run_train(cfg: TrainConfig) -> int:
         action_dim=demos.action.shape[1],
         state_names=tuple(demos.state_names),
         action_names=tuple(demos.action_names),
+        env_state_dim=demos.env_state.shape[1] if demos.env_state is not None and cfg.aux_weight > 0 else 0,
+        aux_loss_weight=cfg.aux_weight,
     )
     old_model = saved_config(out)
     if cfg.resume and old_model is not None:
@@ -95,7 +97,9 @@ def run_train(cfg: TrainConfig) -> int:
 
     print(
         f"[train] {cfg.policy}: {demos.num_episodes} episodes, {len(demos)} frames, "
-        f"state {config.state_dim}, action {config.action_dim}, chunk {config.chunk_size} -> {out}"
+        f"state {config.state_dim}, action {config.action_dim}, chunk {config.chunk_size}"
+        + (f", auxiliary environment_state {config.env_state_dim}" if config.env_state_dim else "")
+        + f" -> {out}"
     )
     trainer = Trainer(cfg, config, demos, out)
     n_params = sum(p.numel() for p in trainer.policy.parameters())

@@ -30,6 +30,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     """EMA of the weights used for evaluation (0 disables)."""
+    aux_weight: float = 0.5
+    """Weight of the auxiliary loss that predicts the dataset's privileged `observation.environment_state`
+    (target/goal positions recorded by `vla collect`) from the backbone; 0 disables. Ignored when the
+    dataset has no such feature. The trained policy never takes it as an input."""
     image_size: int | None = None
     """Resize camera images to this square size; default: the dataset's own resolution."""
     chunk_size: int | None = None

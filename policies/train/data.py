@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vla.constants import ACTION, OBS_IMAGES_PREFIX, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES_PREFIX, OBS_STATE, TASK
 from vla.errors import VlaUserError
 
 ACTION_IS_PAD = "action_is_pad"
@@ -37,6 +37,7 @@ class DemoDataset:
     image_size: tuple[int, int]
     state_names: list[str]
     action_names: list[str]
+    env_state: torch.Tensor | None = None  # (N, E) privileged sim state, when the dataset records it
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -48,7 +49,9 @@ class DemoDataset:
         end = self.episode_end[indices][:, None]
         pad = idx > end
         idx = torch.minimum(idx, end)
+        extra = {OBS_ENV_STATE: self.env_state[indices]} if self.env_state is not None else {}
         return {
+            **extra,
             **{k: v[indices].float().div_(255.0) for k, v in self.images.items()},
             OBS_STATE: self.state[indices],
             ACTION: self.action[idx],
@@ -110,6 +113,9 @@ def load_demos(
     hf = ds.hf_dataset.with_format("numpy")
     state = torch.as_tensor(np.stack(hf[OBS_STATE][:frames]), dtype=torch.float32)
     action = torch.as_tensor(np.stack(hf[ACTION][:frames]), dtype=torch.float32)
+    env_state = None
+    if OBS_ENV_STATE in features:
+        env_state = torch.as_tensor(np.stack(hf[OBS_ENV_STATE][:frames]), dtype=torch.float32)
     episode_index = torch.as_tensor(np.asarray(hf["episode_index"][:frames]), dtype=torch.int64)
     task_index = torch.as_tensor(np.asarray(hf["task_index"][:frames]), dtype=torch.int64)
     last = {}
@@ -148,10 +154,15 @@ def load_demos(
         episode_end=episode_end,
         task_index=task_index,
         tasks=tasks,
-        stats={k: {s: np.asarray(v) for s, v in ds.meta.stats[k].items()} for k in (OBS_STATE, ACTION)},
+        stats={
+            k: {s: np.asarray(v) for s, v in ds.meta.stats[k].items()}
+            for k in (OBS_STATE, ACTION, OBS_ENV_STATE)
+            if k in ds.meta.stats
+        },
         fps=int(ds.fps),
         num_episodes=int(episode_index.unique().numel()),
         image_size=tuple(image_size),
         state_names=names(OBS_STATE),
         action_names=names(ACTION),
+        env_state=env_state if OBS_ENV_STATE in ds.meta.stats else None,
     )

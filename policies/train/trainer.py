@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from vla.constants import OBS_ENV_STATE
 from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
@@ -70,6 +71,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.policy = VLAPolicy(config)
         self.policy.normalizer.set_stats(demos.stats, "observation.state", "action")
+        if self.policy.aux is not None:
+            self.policy.aux.set_stats(demos.stats[OBS_ENV_STATE])
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))

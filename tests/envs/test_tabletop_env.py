@@ -228,3 +228,31 @@ def test_instruction_file_formats(tmp_path):
     bad.write_text("pick: grab the {color} {object}\n")
     with pytest.raises(VlaUserError, match="unknown field"):
         load_instruction_file(bad)
+
+
+def test_privileged_state_is_target_and_goal_position():
+    """observation.environment_state for auxiliary losses: the named prop's position and its destination."""
+    env = E.make_env("place")
+    env.reset(seed=4)
+    u = env.unwrapped
+    s = u.privileged_state()
+    assert s.shape == (6,) and s.dtype == np.float32 and len(u.privileged_state_names) == 6
+    np.testing.assert_allclose(s[:3], u.scene.prop_pos(u.episode.target), atol=1e-6)
+    np.testing.assert_allclose(s[3:], u.scene.prop_pos(u.episode.reference), atol=1e-6)
+
+    env = E.make_env("pick")
+    env.reset(seed=4)
+    u = env.unwrapped
+    s = u.privileged_state()
+    shape = u.episode.layout.by_body(u.episode.target).shape
+    np.testing.assert_allclose(s[3:5], u.episode.layout.by_body(u.episode.target).xy, atol=1e-6)
+    assert s[5] == pytest.approx(u.scene.rest_height(shape) + 0.10, abs=1e-6)
+
+    env = E.make_env("push")
+    for seed in range(6):
+        env.reset(seed=seed)
+        u = env.unwrapped
+        goal = u.privileged_state()[3:5]
+        from vla.envs.manipulation.tasks.push import in_goal
+
+        assert in_goal(goal, u.episode.direction), (seed, u.episode.direction, goal)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vla.backbones import BACKBONES
-from vla.constants import ACTION, OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
 from vla.policy.checkpoint import load_policy, save_policy
@@ -144,3 +144,26 @@ def test_version_1_embedded_checkpoint_loads_without_keypoint_tokens(tmp_path):
     assert loaded.config.backbone.vision_keypoints == 0
     for (k, a), (_, b) in zip(policy.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_auxiliary_environment_state_loss_trains_the_backbone_only_when_given():
+    torch.manual_seed(0)
+    config = make_config("tiny-diffusion", env_state_dim=6, aux_loss_weight=0.5)
+    policy = VLAPolicy(config)
+    batch = fake_batch(config)
+    base_loss, base_info = policy(batch)
+    assert "aux_loss" not in base_info  # a dataset without environment_state trains as before
+
+    batch[OBS_ENV_STATE] = np.random.default_rng(1).normal(size=(2, 6)).astype(np.float32)
+    torch.manual_seed(0)
+    loss, info = policy(batch)
+    assert info["aux_loss"] > 0
+    assert loss.item() == pytest.approx(base_loss.item() + 0.5 * info["aux_loss"], rel=1e-4)
+    loss.backward()
+    assert policy.aux.mlp[0].weight.grad.abs().sum() > 0
+    assert policy.backbone.vision.convs[0].conv.weight.grad.abs().sum() > 0
+
+    policy.eval()  # inference never needs (or reads) the privileged state
+    obs = {k: v[:1] for k, v in batch.items() if k not in (ACTION, ACTION_IS_PAD, OBS_ENV_STATE)}
+    obs[TASK] = batch[TASK][:1]
+    assert policy.predict_action_chunk(obs).shape == (1, config.chunk_size, config.action_dim)

@@ -35,6 +35,12 @@ class VLAConfig:
     """ACT's k: weight exp(-k * i) for the i-th oldest prediction of the current step."""
     adaptive_ensemble_alpha: float = 0.1
     """CogACT's alpha: weight exp(alpha * cos_sim(newest, older)) for an older prediction."""
+    env_state_dim: int = 0
+    """Size of the dataset's privileged `observation.environment_state` (target and goal positions in the
+    sim). When > 0, a small head predicts it from the backbone's cognition feature as an auxiliary
+    training loss, which teaches the vision encoder where the named object is. Never an inference input."""
+    aux_loss_weight: float = 0.5
+    """Weight of that auxiliary loss (normalized MSE) relative to the action loss."""
     state_names: tuple[str, ...] = ()
     action_names: tuple[str, ...] = ()
     version: int = CONFIG_VERSION
@@ -46,6 +52,10 @@ class VLAConfig:
             raise VlaUserError(f"n_action_steps={self.n_action_steps} must be in 1..chunk_size ({self.chunk_size})")
         if self.ensembling not in ("none", "temporal", "adaptive"):
             raise VlaUserError(f"ensembling={self.ensembling!r}: use none, temporal or adaptive")
+        if self.env_state_dim < 0 or self.aux_loss_weight < 0:
+            raise VlaUserError(
+                f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
+            )
         if not self.camera_keys:
             raise VlaUserError("a VLA policy needs at least one camera (camera_keys is empty)")
         self.camera_keys = tuple(self.camera_keys)

@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones import BACKBONES
-from vla.constants import ACTION, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
 
+from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
 from .ensembling import make_ensembler
 from .normalization import Normalizer
@@ -57,6 +58,9 @@ class VLAPolicy(nn.Module):
         self.backbone = BACKBONES.get(config.backbone_name)(config.backbone, list(config.camera_keys), config.state_dim)
         self.head = HEADS.get(config.head_name)(
             config.head, self.backbone.hidden_size, config.action_dim, config.chunk_size
+        )
+        self.aux = (
+            PrivilegedStateHead(self.backbone.hidden_size, config.env_state_dim) if config.env_state_dim > 0 else None
         )
         self._executor = make_ensembler(
             config.ensembling,
@@ -113,7 +117,13 @@ class VLAPolicy(nn.Module):
             else torch.ones(actions.shape[:2], dtype=torch.bool, device=self.device)
         )
         cond = self.encode(batch)
-        return self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
+        loss, info = self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
+        if self.aux is not None and OBS_ENV_STATE in batch and self.config.aux_loss_weight > 0:
+            env_state = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+            aux_loss = self.aux.loss(cond.cognition, env_state)
+            loss = loss + self.config.aux_loss_weight * aux_loss
+            info = {**info, "aux_loss": float(aux_loss.detach())}
+        return loss, info
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()

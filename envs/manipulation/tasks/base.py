@@ -43,6 +43,16 @@ class Task(ABC):
     @abstractmethod
     def is_success(self, scene: TabletopScene, episode: Episode) -> bool: ...
 
+    def goal_position(self, scene: TabletopScene, episode: Episode) -> np.ndarray:
+        """Where the target should end up (base frame, m): the reference prop (bowl, base cube) by default.
+
+        Privileged information: datasets record it as `observation.environment_state` for auxiliary
+        training losses; policies never receive it as an input.
+        """
+        if episode.reference is None:
+            raise NotImplementedError(f"task {self.name!r} has no reference prop; override goal_position")
+        return scene.prop_pos(episode.reference)
+
 
 class LayoutBuilder:
     """Assigns pool bodies to prop kinds and samples non-overlapping positions."""

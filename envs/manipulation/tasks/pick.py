@@ -28,3 +28,8 @@ class PickTask(Task):
         shape = episode.layout.by_body(episode.target).shape
         z = scene.prop_pos(episode.target)[2]
         return bool(z > scene.rest_height(shape) + LIFT_HEIGHT and scene.is_touched_by_gripper(episode.target))
+
+    def goal_position(self, scene: TabletopScene, episode: Episode) -> np.ndarray:
+        """Twice the success height above where the target started."""
+        placement = episode.layout.by_body(episode.target)
+        return np.array([*placement.xy, scene.rest_height(placement.shape) + 2 * LIFT_HEIGHT])

@@ -50,3 +50,15 @@ class PushTask(Task):
         shape = episode.layout.by_body(episode.target).shape
         on_table = p[2] < scene.rest_height(shape) + 0.01
         return bool(in_goal(p[:2], episode.direction) and on_table and not scene.is_touched_by_gripper(episode.target))
+
+    def goal_position(self, scene: TabletopScene, episode: Episode) -> np.ndarray:
+        """A point 3 cm inside the goal region, straight from where the target started."""
+        placement = episode.layout.by_body(episode.target)
+        x, y = placement.xy
+        if episode.direction == "left":
+            y = GOAL_Y + 0.03
+        elif episode.direction == "right":
+            y = -GOAL_Y - 0.03
+        else:
+            x = GOAL_X + 0.03
+        return np.array([x, y, scene.rest_height(placement.shape)])
