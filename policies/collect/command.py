@@ -22,10 +22,10 @@ from vla.errors import VlaUserError
 
 from .compaction import BackgroundCompactor
 from .config import CollectConfig
-from .features import ROBOT_TYPE, dataset_features, env_fps, max_episode_steps
+from .features import dataset_features, env_fps, max_episode_steps, robot_type
 from .merge import aggregate, datasets_cache, datasets_progress_off, disable_datasets_progress
 from .outdir import COLLECT_RECORD, check_settings, finish_swap, inspect_out, swap_in
-from .plan import attempt_seed, max_attempts, resolve_tasks
+from .plan import attempt_seed, is_navigation, max_attempts, resolve_tasks
 from .record import attempts_from_record, build_record, collection_settings, task_summary
 from .recorder import AttemptResult, ShardWriterSpec, prepare_writer, record_attempt
 from .staging import STAGING_FORMAT, Staging, Unit, atomic_write_json, read_json, remove_leftovers
@@ -98,7 +98,7 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
     summary = CollectSummary(out=out, repo_id=repo_id)
 
     # Probe the env before creating anything: it may reject the image size, and its spaces fix the schema.
-    first_env = vla.envs.make_env(tasks[0], image_size=cfg.image_size, split=cfg.split)
+    first_env = vla.envs.make_env(tasks[0], **env_kwargs(cfg, tasks[0]))
     try:
         features = dataset_features(first_env)
         fps = env_fps(first_env)
@@ -129,7 +129,7 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
 
             env_info = {
                 "fps": fps,
-                "robot_type": ROBOT_TYPE,
+                "robot_type": robot_type(first_env),
                 "image_size": cfg.image_size,
                 "state_names": features["observation.state"]["names"],
                 "action_names": features["action"]["names"],
@@ -164,13 +164,15 @@ def _collect_tasks(session: Session, first_env, features: dict, env_info: dict) 
     cfg, tasks = session.cfg, session.tasks
     failures: list[str] = []
     for i, task in enumerate(tasks):
-        env = first_env if i == 0 else vla.envs.make_env(task, image_size=cfg.image_size, split=cfg.split)
+        env = first_env if i == 0 else vla.envs.make_env(task, **env_kwargs(cfg, task))
         try:
             if dataset_features(env) != features:
                 raise RuntimeError(f"task {task!r} has another observation/action schema than {tasks[0]!r}")
             steps = max_episode_steps(env) or getattr(env.unwrapped, "max_steps", None) or None
             env_info["max_episode_steps"][task] = steps
-            spec = ShardWriterSpec(session.repo_id, env_info["fps"], features, cfg.vcodec, steps or 0)
+            spec = ShardWriterSpec(
+                session.repo_id, env_info["fps"], features, cfg.vcodec, steps or 0, env_info["robot_type"]
+            )
             failure = _collect_task(session, task, env, spec, last=i == len(tasks) - 1)
             # Envs that enforce their own time limit may only know it once reset (as the tabletop env does).
             env_info["max_episode_steps"][task] = steps or getattr(env.unwrapped, "max_steps", None) or None
@@ -189,8 +191,6 @@ def _collect_tasks(session: Session, first_env, features: dict, env_info: dict) 
 
 def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, last: bool) -> str | None:
     """Record attempts of `task` until it has cfg.episodes successes; returns an error text on giving up."""
-    from vla.policies.experts import make_expert
-
     cfg, staging = session.cfg, session.staging
     attempts = [a for a in attempts_from_record(session.finished) if a.task == task]
     attempts += [r for (t, _), r in staging.records().items() if t == task]
@@ -200,7 +200,7 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
     if successes >= cfg.episodes:
         return None
 
-    expert = make_expert(env)
+    expert = make_expert(env, task)
     bar = _progress_bar(task, cfg.episodes, successes, session)
     try:
         _update_bar(bar, attempts)
@@ -236,6 +236,25 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
     if not last:  # compact this task's remaining shards while the next task records
         _maybe_compact(session, task, 2)
     return None
+
+
+def env_kwargs(cfg: CollectConfig, task: str) -> dict:
+    """make_env arguments of a task: navigation envs also take the action type."""
+    kwargs = {"image_size": cfg.image_size, "split": cfg.split}
+    if is_navigation(task):
+        kwargs["action_type"] = cfg.action_type
+    return kwargs
+
+
+def make_expert(env, task: str):
+    """The scripted expert of a task's env: the shortest-path follower for navigation, else the tabletop one."""
+    if is_navigation(task):
+        from vla.policies.experts.navigation import NavigationExpert
+
+        return NavigationExpert(env)
+    from vla.policies.experts import make_expert as make_tabletop_expert
+
+    return make_tabletop_expert(env)
 
 
 def _maybe_compact(session: Session, task: str, at_least: int) -> None:

@@ -28,8 +28,10 @@ class CollectConfig:
     """Base seed; attempt i of task T always uses the same env seed, derived from (seed, T, i)."""
     image_size: int = 96
     """Camera image height and width in pixels (16..512)."""
-    split: Literal["train", "heldout"] = "train"
-    """Object/instruction split to sample episodes from."""
+    split: Literal["train", "heldout", "val", "test"] = "train"
+    """Split to sample episodes from. Tabletop: train or heldout; navigation: train, val or test houses."""
+    action_type: Literal["discrete", "velocity"] = "discrete"
+    """Navigation tasks only: Habitat's discrete actions or body velocity [forward m/s, yaw rate rad/s]."""
     keep_failures: bool = False
     """Also keep episodes in which the expert failed (they do not count towards --episodes)."""
     max_attempts_factor: float = 2.0

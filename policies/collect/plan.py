@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from vla.errors import unknown_name_error
+from vla.errors import VlaUserError, unknown_name_error
 
 # Seed streams are namespaced by purpose so that evaluation never replays training demonstrations.
 SEED_PURPOSE_COLLECT = 0
@@ -16,14 +16,23 @@ SEED_PURPOSE_COLLECT = 0
 def known_tasks() -> tuple[str, ...]:
     import vla.envs
 
-    return tuple(vla.envs.TASK_NAMES)
+    return tuple(vla.envs.TASK_NAMES) + tuple(vla.envs.NAV_TASK_NAMES)
+
+
+def is_navigation(task: str) -> bool:
+    import vla.envs
+
+    return task in vla.envs.NAV_TASK_NAMES
 
 
 def resolve_tasks(spec: str) -> tuple[str, ...]:
-    """'pick' / 'pick,push' / 'all' -> task names in a fixed order, validated against the env suite."""
+    """'pick' / 'pick,push' / 'all' / 'pointnav' -> task names in a fixed order, validated against the env
+    suites. 'all' means every tabletop task; one dataset never mixes tabletop and navigation tasks."""
+    import vla.envs
+
     names = known_tasks()
     if spec.strip() == "all":
-        return names
+        return tuple(vla.envs.TASK_NAMES)
     tasks: list[str] = []
     for raw in spec.split(","):
         name = raw.strip()
@@ -35,6 +44,11 @@ def resolve_tasks(spec: str) -> tuple[str, ...]:
             tasks.append(name)
     if not tasks:
         raise unknown_name_error("task", spec, [*names, "all"])
+    if len({is_navigation(t) for t in tasks}) > 1:
+        raise VlaUserError(
+            f"--task {spec!r} mixes tabletop and navigation tasks, whose cameras, state and actions differ; "
+            "collect them into separate datasets"
+        )
     return tuple(tasks)
 
 

@@ -25,7 +25,9 @@ SETTINGS_KEYS = ("tasks", "split", "seed", "image_size", "keep_failures", "vcode
 
 def collection_settings(cfg: CollectConfig, tasks: tuple[str, ...]) -> dict[str, Any]:
     """The settings every episode of one dataset must share (episodes may grow between runs)."""
-    return {
+    from .plan import is_navigation
+
+    settings = {
         "tasks": list(tasks),
         "split": cfg.split,
         "seed": cfg.seed,
@@ -33,6 +35,9 @@ def collection_settings(cfg: CollectConfig, tasks: tuple[str, ...]) -> dict[str,
         "keep_failures": cfg.keep_failures,
         "vcodec": cfg.vcodec,
     }
+    if any(is_navigation(t) for t in tasks):
+        settings["action_type"] = cfg.action_type
+    return settings
 
 
 def config_dict(cfg: CollectConfig) -> dict[str, Any]:

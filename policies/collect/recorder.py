@@ -16,11 +16,12 @@ from vla.constants import (
     NEXT_DONE,
     NEXT_REWARD,
     NEXT_SUCCESS,
+    OBS_ENV_STATE,
     OBS_STATE,
     TASK,
 )
 
-from .features import CAMERA_KEYS, ROBOT_TYPE, as_float32
+from .features import ROBOT_TYPE, as_float32, camera_keys
 
 
 def prepare_writer() -> None:
@@ -56,6 +57,7 @@ class ShardWriterSpec:
     features: dict[str, dict]
     vcodec: str
     max_steps: int  # the env's time limit if it declares one, else 0
+    robot_type: str = ROBOT_TYPE
 
 
 def _create_shard(spec: ShardWriterSpec, root: Path):
@@ -67,7 +69,7 @@ def _create_shard(spec: ShardWriterSpec, root: Path):
         fps=spec.fps,
         features=spec.features,
         root=root,
-        robot_type=ROBOT_TYPE,
+        robot_type=spec.robot_type,
         use_videos=True,
         video_backend="pyav",  # only used to read back; skips probing torchcodec, which may not load
         rgb_encoder=RGBEncoderConfig(vcodec=spec.vcodec),
@@ -109,12 +111,15 @@ def record_attempt(
         length = 0
         while True:
             action = as_float32(expert.act(obs), action_shape)
+            env_state = env.unwrapped.privileged_state() if OBS_ENV_STATE in spec.features else None
             next_obs, reward, terminated, truncated, info = env.step(action)
             success = bool(info.get("is_success", False))
             done = bool(terminated or truncated or success)
-            frame = {key: np.asarray(obs[key], dtype=np.uint8) for key in CAMERA_KEYS}
+            frame = {key: np.asarray(obs[key], dtype=np.uint8) for key in camera_keys(spec.features)}
             frame[OBS_STATE] = as_float32(obs[OBS_STATE], state_shape)
             frame[ACTION] = action
+            if env_state is not None:
+                frame[OBS_ENV_STATE] = as_float32(env_state, tuple(spec.features[OBS_ENV_STATE]["shape"]))
             frame[NEXT_REWARD] = np.array([reward], dtype=np.float32)
             frame[NEXT_DONE] = np.array([done], dtype=bool)
             frame[NEXT_SUCCESS] = np.array([success], dtype=bool)
@@ -133,7 +138,7 @@ def record_attempt(
             dataset.clear_episode_buffer()
         dataset.finalize()
         if kept:
-            _check_video_frames(dataset, length)
+            _check_video_frames(dataset, length, camera_keys(spec.features))
     except BaseException:
         _discard(dataset, shard_dir)
         raise
@@ -151,11 +156,11 @@ def record_attempt(
     )
 
 
-def _check_video_frames(dataset, length: int) -> None:
+def _check_video_frames(dataset, length: int, cameras: tuple[str, ...]) -> None:
     """Every camera video of the (one-episode) shard must hold exactly one frame per parquet row."""
     import av
 
-    for key in CAMERA_KEYS:
+    for key in cameras:
         path = dataset.root / dataset.meta.video_path.format(video_key=key, chunk_index=0, file_index=0)
         with av.open(str(path)) as container:
             frames = container.streams.video[0].frames

@@ -1,0 +1,133 @@
+"""Benchmark the navigation suite: env steps/s (RGB-D rendering), episode resets/s, and the
+shortest-path expert's success rate, SPL and SoftSPL per task and action type.
+
+    MUJOCO_GL=egl .venv/bin/python bench/bench_nav.py                    # 100 expert episodes per row
+    MUJOCO_GL=egl .venv/bin/python bench/bench_nav.py --episodes 20 --split val --json out.json
+
+Prints a markdown table (pasted into README.md) and writes JSON with the machine description.
+Expert episodes use seeds 10000.. on the chosen split (tests use other seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import vla.envs as E  # noqa: E402
+from vla.policies.experts.navigation import NavigationExpert  # noqa: E402
+
+
+def env_speed(task: str, image_size: int, steps: int) -> dict:
+    env = E.make_env(task, image_size=image_size)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    for _ in range(5):  # warm up the renderer
+        env.step(1)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(int(rng.integers(1, 4)))  # never STOP: measures stepping
+        if term or trunc:
+            env.reset()
+    rate = steps / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    resets = 10
+    for seed in range(1, resets + 1):
+        env.reset(seed=seed)  # a new house each time: generate, compile, renderer, geodesic field
+    reset_s = (time.perf_counter() - t0) / resets
+    env.close()
+    return {"env_steps_per_second": rate, "reset_seconds": reset_s}
+
+
+def expert_stats(task: str, action_type: str, image_size: int, episodes: int, seed0: int, split: str) -> dict:
+    env = E.make_env(task, image_size=image_size, action_type=action_type, split=split)
+    expert = NavigationExpert(env)
+    rows = []
+    t0 = time.perf_counter()
+    for seed in range(seed0, seed0 + episodes):
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        n = 0
+        while True:
+            obs, _, term, trunc, info = env.step(expert.act(obs))
+            n += 1
+            if term or trunc:
+                break
+        keys = ("success", "spl", "softspl", "collisions")
+        rows.append((seed, *(info[k] for k in keys), n, info["start_distance"]))
+    elapsed = time.perf_counter() - t0
+    env.close()
+    seeds, success, spl, softspl, collisions, length, start = (np.array(c) for c in zip(*rows, strict=True))
+    return {
+        "episodes": episodes,
+        "success_rate": float(success.mean()),
+        "spl": float(spl.mean()),
+        "softspl": float(softspl.mean()),
+        "mean_collisions": float(collisions.mean()),
+        "mean_length": float(length.mean()),
+        "mean_geodesic_start_distance": float(start.mean()),
+        "episodes_per_minute": episodes / elapsed * 60,
+        "failed_seeds": [int(s) for s, ok in zip(seeds, success, strict=True) if not ok],
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores, {system}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=100, help="expert episodes per task and action type")
+    parser.add_argument("--steps", type=int, default=300, help="random-action env steps per task for the speed test")
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--expert-image-size", type=int, default=32, help="camera size during expert runs")
+    parser.add_argument("--split", default="test", help="houses for the expert runs (train, val, test)")
+    parser.add_argument("--seed", type=int, default=10_000, help="first expert seed (tests use other seeds)")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    speed = {t: env_speed(t, args.image_size, args.steps) for t in E.NAV_TASK_NAMES}
+    for t, r in speed.items():
+        print(f"{t}: {r}", flush=True)
+    experts = {}
+    for t in E.NAV_TASK_NAMES:
+        for a in ("discrete", "velocity"):
+            experts[f"{t}/{a}"] = expert_stats(t, a, args.expert_image_size, args.episodes, args.seed, args.split)
+            print(f"{t}/{a}: {experts[f'{t}/{a}']}", flush=True)
+
+    size = f"{args.image_size}x{args.image_size}"
+    print(f"\nMachine: {machine()}; RGB + depth {size}, MUJOCO_GL={os.environ['MUJOCO_GL']}\n")
+    print("| task | env steps/s (RGB-D) | reset (new house) |")
+    print("|---|---|---|")
+    for t, r in speed.items():
+        print(f"| {t} | {r['env_steps_per_second']:.0f} | {r['reset_seconds'] * 1000:.0f} ms |")
+    print(f"\nExpert, {args.episodes} episodes per row, {args.split} houses:\n")
+    print("| task | actions | success | SPL | SoftSPL | collisions/episode | steps/episode | geodesic start distance |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, r in experts.items():
+        t, a = key.split("/")
+        print(
+            f"| {t} | {a} | {r['success_rate'] * 100:.0f}% | {r['spl']:.3f} | {r['softspl']:.3f} | "
+            f"{r['mean_collisions']:.1f} | {r['mean_length']:.1f} | {r['mean_geodesic_start_distance']:.1f} m |"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "image_size": args.image_size, "speed": speed, "experts": experts}, f,
+                      indent=2)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
