@@ -114,11 +114,13 @@ def run_eval(cfg: EvalConfig) -> int:
             "mean_batch_per_call": float(np.mean(r.chunk_batch_sizes)) if r.chunk_batch_sizes else 0.0,
             "example_instructions": sorted({e.instruction for e in r.episodes})[:5],
             "failed_seeds": [e.seed for e in r.episodes if not e.success],
+            "trajectory_digests": [e.digest for e in r.episodes],
         }
         for name, frames in r.videos:
             write_video(out / "videos" / task / f"{name}.mp4", frames, fps=10)
     if session is not None:
         session.close()
+        report["ros2"] = {"server": session.server_stats}  # per task: the policy server's own timing
     rates = [t["success_rate"] for t in report["tasks"].values()]
     total_s = sum(t["successes"] for t in report["tasks"].values())
     total_n = sum(t["episodes"] for t in report["tasks"].values())

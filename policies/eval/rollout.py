@@ -16,9 +16,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, TASK
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
 from vla.policy.ensembling import make_ensembler
 from vla.policy.modeling_vla import VLAPolicy
+
+from .digest import TrajectoryDigest
 
 
 @dataclass
@@ -27,6 +29,7 @@ class EpisodeResult:
     success: bool
     length: int
     instruction: str
+    digest: str = ""  # TrajectoryDigest of the env actions and the final state
 
 
 @dataclass
@@ -85,6 +88,7 @@ def rollout_task(
     current: list[tuple[int, int] | None] = [None] * n
     steps = np.zeros(n, dtype=int)
     frames: list[list[np.ndarray] | None] = [None] * n
+    digests = [TrajectoryDigest() for _ in range(n)]
     instruction = [""] * n  # from infos: vector envs' shared memory garbles Text observations
     obs = None
 
@@ -108,6 +112,7 @@ def rollout_task(
         instruction[i] = str(infos["instruction"][i])
         steps[i] = 0
         executors[i].reset()
+        digests[i] = TrajectoryDigest()
         frames[i] = [_frame(obs, i)] if current[i] is not None and current[i][0] < videos else None
 
     for i in range(n):
@@ -127,6 +132,7 @@ def rollout_task(
         actions = np.zeros((n, *envs.single_action_space.shape), dtype=np.float32)
         for i in active:
             actions[i] = executors[i].pop()[0].cpu().numpy()
+            digests[i].add_action(actions[i])
         obs, _, terminated, truncated, infos = envs.step(actions)
         for i in active:
             steps[i] += 1
@@ -135,7 +141,8 @@ def rollout_task(
             if terminated[i] or truncated[i]:
                 ep, seed = current[i]
                 success = bool(infos["is_success"][i])
-                result.episodes.append(EpisodeResult(seed, success, int(steps[i]), instruction[i]))
+                digest = digests[i].final(obs[OBS_STATE][i])
+                result.episodes.append(EpisodeResult(seed, success, int(steps[i]), instruction[i], digest))
                 if frames[i] is not None:
                     tag = "success" if success else "failure"
                     result.videos.append((f"ep{ep:03d}_seed{seed}_{tag}", frames[i]))

@@ -6,9 +6,11 @@ command the server publishes), so results do not depend on how fast this machine
 Children get ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and this run's ROS_DOMAIN_ID (inherited, or a
 random one), so a self-contained eval never talks to other machines or other runs.
 
-Known difference to in-process eval: the server publishes a hold (zero twist) on the first tick of an
-episode while its first chunk is computed, and later chunks are computed from the observation one tick
-before they start executing (latency hiding); the sim counts the hold as a step.
+The server runs in sync mode (`sync_mode: true`): one command per observation, stamped with it, chunks
+computed exactly when in-process eval computes them (same executor, reset per episode), and safety limits
+opened up to the env's own action bounds (the env clips as in-process). Per episode, lengths, success and
+the trajectory digest (every action and the final state) are then identical to in-process eval on the same
+checkpoint and seeds (for a deterministic head; generative heads draw their noise from each process's RNG).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,14 @@ from vla.errors import VlaUserError
 from .rollout import EpisodeResult, TaskRollouts
 
 STARTUP_S = 180.0
-SERVER_OBS_TIMEOUT_S = 0.5  # the server drops its chunk after this long without observations
-BETWEEN_EPISODES_S = SERVER_OBS_TIMEOUT_S + 0.3  # so every episode starts from an empty chunk queue
+GRIPPER_WAIT_S = 2.0  # lockstep sim: wait this long for the gripper command of a step (it is sent first)
+# Limits that never bind for TabletopEnv actions (|d| <= 0.03 m, |dyaw| <= 0.25 rad per 0.1 s step): the env
+# clips actions itself, exactly as in-process, so the server must not change them.
+OPEN_LIMITS = (
+    "    max_linear_speed: 10.0\n    max_angular_speed: 20.0\n"
+    "    workspace_min: [-10.0, -10.0, -10.0]\n    workspace_max: [10.0, 10.0, 10.0]\n"
+)
+SERVER_STATS = ("inference_latency_p50_ms", "inference_latency_p95_ms", "obs_to_command_p50_ms", "chunks_computed")
 
 
 def ros_child_env() -> dict[str, str]:
@@ -48,23 +57,37 @@ def open_session(cfg, policy, ensembling: str, n_action_steps: int, out: Path) -
     require_rclpy()
     if cfg.instructions:
         raise VlaUserError("--instructions is not supported with --transport ros2 (the sim robot uses its wordings)")
-    if ensembling != "none":
-        raise VlaUserError(
-            f"--transport ros2 executes chunks without ensembling; pass --ensembling none (not {ensembling})"
-        )
+    import torch
+
     h, w = policy.config.image_size
     if h != w:
         raise VlaUserError(f"--transport ros2 needs square camera images; the checkpoint uses {h}x{w}")
-    min_remaining = policy.config.chunk_size - n_action_steps
-    return Ros2EvalSession(str(cfg.checkpoint), out, h, cfg.split, cfg.threads or 1, cfg.device, min_remaining)
+    threads = cfg.threads or torch.get_num_threads()  # what in-process eval would use: same kernels, same sums
+    server = ServerSettings(threads, cfg.device, ensembling, n_action_steps)
+    return Ros2EvalSession(str(cfg.checkpoint), out, h, cfg.split, server)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    threads: int
+    device: str
+    ensembling: str
+    n_action_steps: int
+
+    def params_yaml(self) -> str:
+        return (
+            "vla_policy_server:\n  ros__parameters:\n"
+            "    use_sim_time: true\n"  # stamps are sim time (/clock from the sim robot)
+            "    sync_mode: true\n"
+            f"    num_threads: {self.threads}\n    device: {self.device}\n"
+            f"    ensembling: {self.ensembling}\n    n_action_steps: {self.n_action_steps}\n" + OPEN_LIMITS
+        )
 
 
 class Ros2EvalSession:
     """One policy server for the whole run, one lockstep sim robot per task, and a client node here."""
 
-    def __init__(
-        self, checkpoint: str, out: Path, image_size: int, split: str, threads: int, device: str, min_remaining: int
-    ):
+    def __init__(self, checkpoint: str, out: Path, image_size: int, split: str, server: ServerSettings):
         self.out = out / "ros2"
         self.out.mkdir(parents=True, exist_ok=True)
         self.image_size, self.split = image_size, split
@@ -72,12 +95,8 @@ class Ros2EvalSession:
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         os.environ["ROS_DOMAIN_ID"] = self.env["ROS_DOMAIN_ID"]
         params = self.out / "policy_server.params.yaml"
-        params.write_text(
-            "vla_policy_server:\n  ros__parameters:\n"
-            "    use_sim_time: true\n"  # stamps are sim time (/clock from the sim robot)
-            f"    num_threads: {threads}\n    device: {device}\n    min_remaining_actions: {min_remaining}\n"
-            f"    obs_timeout_s: {SERVER_OBS_TIMEOUT_S}\n"
-        )
+        params.write_text(server.params_yaml())
+        self.server_stats: dict[str, dict[str, float]] = {}  # task -> the server's diagnostics after it
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self._spawn("server", "serve", "--checkpoint", checkpoint, "--params-file", params)
         self.sim: subprocess.Popen | None = None
@@ -102,7 +121,19 @@ class Ros2EvalSession:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("vla_eval", context=self.context)
+        self._diagnostics: dict[str, str] = {}
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from vla.ros_nodes.common.qos import DIAGNOSTICS_QOS
+        from vla.ros_nodes.common.topics import TopicNames
+
+        self.node.create_subscription(DiagnosticArray, TopicNames().diagnostics, self._on_diagnostics, DIAGNOSTICS_QOS)
         self.executor, self.thread = spin_in_background(self.node)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name.endswith("policy server"):
+                self._diagnostics = {kv.key: kv.value for kv in status.values}
 
     def _check_alive(self) -> None:
         for name, proc in self.procs:
@@ -116,19 +147,15 @@ class Ros2EvalSession:
         self._stop_sim()
         self.sim = self._spawn(
             f"sim_{task}", "sim-robot", "--task", task, "--seed", seeds[0], "--image-size", self.image_size,
-            "--split", self.split, "--lockstep",
+            "--split", self.split, "--lockstep", "--lockstep-gripper-wait-s", GRIPPER_WAIT_S,
         )  # fmt: skip
         client = SimRobotClient(self.node)
-        deadline = time.monotonic() + STARTUP_S
-        # Up = the sim's first episode has stepped, i.e. the server is active and its commands arrive.
-        while not (client.status is not None and (client.status["step"] > 0 or client.status["done"])):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise VlaUserError(f"sim robot or policy server not up within {STARTUP_S:.0f} s; see {self.out}")
-            time.sleep(0.1)
+        # Up = the sim's first episode has stepped (the server is active and its commands arrive). Let that
+        # episode finish: a reset in the middle of it could meet a command still in flight for it.
+        self._wait(lambda: client.status is not None and client.status["step"] > 0, STARTUP_S, "sim robot or server")
+        self._wait(lambda: client.status["done"], 60.0 + 2.0 * client.status["max_steps"], "the first episode")
         result = TaskRollouts()
         for ep, seed in enumerate(seeds):
-            time.sleep(BETWEEN_EPISODES_S)
             client.reset(seed)
             frames: list | None = [] if ep < videos else None
             seen = -1
@@ -143,13 +170,25 @@ class Ros2EvalSession:
                 time.sleep(0.01)
             status = client.status
             success = bool(status["success"])
-            result.episodes.append(EpisodeResult(seed, success, int(status["step"]), status["instruction"]))
+            result.episodes.append(
+                EpisodeResult(seed, success, int(status["step"]), status["instruction"], status.get("digest", ""))
+            )
             if frames is not None:
                 result.videos.append((f"ep{ep:03d}_seed{seed}_{'success' if success else 'failure'}", frames))
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(success=f"{sum(e.success for e in result.episodes)}/{len(result.episodes)}")
+        self._wait(lambda: self._diagnostics.get("commands_published", "0") != "0", 5.0, "server diagnostics")
+        self.server_stats[task] = {k: float(self._diagnostics.get(k, "nan")) for k in SERVER_STATS}
         return result
+
+    def _wait(self, predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise VlaUserError(f"{what} not ready within {timeout:.0f} s; see the logs in {self.out}")
+            time.sleep(0.05)
 
     def _stop_sim(self) -> None:
         if self.sim is not None:

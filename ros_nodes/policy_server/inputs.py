@@ -47,6 +47,11 @@ class InputSlot:
             self._error = reason
             self.rejected += 1
 
+    def latest(self) -> tuple[Sample | None, str | None]:
+        """(latest good sample, reason the latest message was rejected or None), without freshness checks."""
+        with self._lock:
+            return self._sample, self._error
+
     def check(self, now: float, ros_now_ns: int, timeout_s: float, max_stamp_age_s: float) -> tuple[Any, str | None]:
         """(sample, None) when usable now, else (None, reason to hold)."""
         with self._lock:

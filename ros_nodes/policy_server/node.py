@@ -9,6 +9,8 @@ inactive --cleanup--> unconfigured: model freed. Any state --shutdown--> finaliz
 Three threads do the work: the executor (short callbacks that store the latest messages; diagnostics at
 1 Hz), the control thread (steady clock, absolute deadlines; executes the current action chunk, holds on
 any fault), and the inference worker (computes the next chunk while the current one runs out).
+With `sync_mode: true` (lockstep simulators, deterministic eval; sync.py) a sync thread replaces the last
+two: one command per new observation, stamped with it, chunks executed as in-process eval does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -35,9 +37,12 @@ from vla.ros_nodes.common.qos import (
     IMAGE_QOS,
     INSTRUCTION_QOS,
     JOINT_STATES_QOS,
+    LATCHED_QOS,
     TOOL_POSE_QOS,
 )
 from vla.ros_nodes.common.topics import TopicNames, camera_key, camera_name, camera_topic
+from vla.ros_nodes.sim_robot.config import SimTopics
+from vla.ros_nodes.sim_robot.messages import episode_status_dict
 
 from .chunking import AsyncChunker
 from .diagnostics import ERROR, LEVEL_NAMES, OK, WARN, diagnostic_array
@@ -49,6 +54,7 @@ from .ros_params import declare_server_params, read_server_params, validation_re
 from .safety import Limits, is_finite
 from .state import assemble_state, state_dim
 from .stats import RateMeter, Rolling
+from .sync import SyncStepper, common_stamp
 
 NODE_NAME = "vla_policy_server"
 WARN_THROTTLE_S = 2.0
@@ -96,6 +102,12 @@ class PolicyServerNode(LifecycleNode):
         self._subs: list[Any] = []
         self.chunker: AsyncChunker | None = None
         self.worker: InferenceWorker | None = None
+        self.stepper: SyncStepper | None = None  # sync_mode only
+        self._inputs = threading.Condition()  # sync_mode: notified when an input or the episode status arrives
+        self._input_count = 0
+        self._episode_status: dict[str, Any] | None = None  # latest /sim/episode (sync_mode)
+        self._answered_stamp = 0  # sync_mode: stamp of the last observation answered
+        self._episode = None  # sync_mode: episode counter of the last observation answered
         self.configure_error = ""
 
         self._estop = threading.Event()
@@ -151,13 +163,19 @@ class PolicyServerNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         ret = super().on_activate(state)  # enables the lifecycle publishers
-        self.chunker.reset()
+        if self.chunker is not None:
+            self.chunker.reset()
         self._stop_control.clear()
         self._period = self.params.control_period_s  # a changed rate applies at the next activation
         self._active_since = time.monotonic()
-        self._control_thread = threading.Thread(target=self._control_loop, name="vla-control", daemon=True)
+        sync = self.stepper is not None
+        loop, name = (self._sync_loop, "vla-sync") if sync else (self._control_loop, "vla-control")
+        self._control_thread = threading.Thread(target=loop, name=name, daemon=True)
         self._control_thread.start()
-        self.get_logger().info(f"active: {self.output_type} commands at {self.params.control_rate_hz:g} Hz")
+        if sync:
+            self.get_logger().info(f"active (sync mode): one {self.output_type} command per observation")
+        else:
+            self.get_logger().info(f"active: {self.output_type} commands at {self.params.control_rate_hz:g} Hz")
         return ret
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -190,7 +208,7 @@ class PolicyServerNode(LifecycleNode):
         p = self.params
         if not p.checkpoint:
             raise VlaUserError("parameter 'checkpoint' is empty; pass --checkpoint DIR or set it in the params file")
-        torch.set_num_threads(p.num_threads)
+        torch.set_num_threads(p.torch_threads)
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         policy = load_policy(p.checkpoint, device=p.device)
         cfg = policy.config
@@ -231,9 +249,18 @@ class PolicyServerNode(LifecycleNode):
 
         arm_joints = [j for j in p.joint_names][: len(p.joint_position_min)]
         self.output_type, self.output = kind, make_output(kind, self, self.topics, arm_joints)
+        n_action_steps = p.n_action_steps or cfg.n_action_steps
+        if n_action_steps > cfg.chunk_size:
+            raise VlaUserError(f"n_action_steps={n_action_steps} exceeds the checkpoint's chunk_size {cfg.chunk_size}")
+        if p.sync_mode:
+            self.stepper = SyncStepper(policy, p.ensembling or cfg.ensembling, n_action_steps)
+            self._episode_status, self._answered_stamp, self._episode = None, 0, None
+            episode_topic = SimTopics().episode
+            self._subs.append(self.create_subscription(DiagnosticStatus, episode_topic, self._episode_cb, LATCHED_QOS))
+            return
         min_remaining = p.min_remaining_actions
         if min_remaining < 0:
-            min_remaining = cfg.chunk_size - cfg.n_action_steps
+            min_remaining = cfg.chunk_size - n_action_steps
         self.chunker = AsyncChunker(min(min_remaining, cfg.chunk_size - 1))
         self.worker = InferenceWorker(self.policy.infer, self._on_chunk, self._on_inference_error)
         self.worker.start()
@@ -270,13 +297,21 @@ class PolicyServerNode(LifecycleNode):
 
                 torch.cuda.empty_cache()
         self.chunker = None
+        self.stepper = None
 
     # ------------------------------------------------------------------ callbacks (executor thread, short)
+    def _input_arrived(self) -> None:
+        if self.stepper is not None:
+            with self._inputs:
+                self._input_count += 1
+                self._inputs.notify()
+
     def _image_cb(self, slot: InputSlot):
         def cb(msg: Image) -> None:
             reason = on_image(slot, msg)
             if reason:
                 self.warn_throttled(slot.topic, f"rejected image on {slot.topic}: {reason}")
+            self._input_arrived()
 
         return cb
 
@@ -284,11 +319,17 @@ class PolicyServerNode(LifecycleNode):
         reason = on_joint_state(self.slots[OBS_STATE], msg, self.params.joint_names)
         if reason:
             self.warn_throttled(self.topics.joint_states, f"rejected {self.topics.joint_states}: {reason}")
+        self._input_arrived()
 
     def _tool_cb(self, msg: PoseStamped) -> None:
         reason = on_tool_pose(self.slots["tool_pose"], msg)
         if reason:
             self.warn_throttled(self.params.tool_pose_topic, f"rejected {self.params.tool_pose_topic}: {reason}")
+        self._input_arrived()
+
+    def _episode_cb(self, msg: DiagnosticStatus) -> None:
+        self._episode_status = episode_status_dict(msg)
+        self._input_arrived()
 
     def _instr_cb(self, msg: String) -> None:
         text = msg.data.strip()
@@ -424,12 +465,76 @@ class PolicyServerNode(LifecycleNode):
                 self.obs_to_command.add(time.monotonic() - obs_time)
             self._set_status(OK, "publishing commands")
 
-    def _hold(self, level: int, reason: str) -> None:
+    def _hold(self, level: int, reason: str, stamp_ns: int | None = None) -> None:
         """Publish the output's hold command (caller holds _cmd_lock) and report why."""
         if self.output is not None:
-            self.output.hold()
+            self.output.hold(stamp_ns)
         self.holds += 1
         self._set_status(level, reason)
+
+    # ------------------------------------------------------------------ sync thread (sync_mode)
+    def _sync_loop(self) -> None:
+        seen = -1
+        while not self._stop_control.is_set():
+            with self._inputs:
+                if self._input_count == seen:
+                    self._inputs.wait(0.1)
+                seen = self._input_count
+            ready = self._sync_observation()
+            if ready is None:
+                continue
+            try:
+                self._sync_step(*ready)
+            except Exception as e:  # hold (answering this observation) and report; the sim steps on the hold
+                self.warn_throttled("control", f"sync step failed: {type(e).__name__}: {e}")
+                with self._cmd_lock:
+                    self._hold(ERROR, f"sync step failed: {e}", ready[1])
+
+    def _sync_observation(self) -> tuple[Observation, int, dict[str, Any], float] | None:
+        """(observation, its stamp, its /sim/episode status, arrival of its last part) once an observation
+        not answered yet is complete: every input and the episode status carry the same stamp."""
+        status = self._episode_status
+        if status is None or status.get("done"):
+            return None  # the sim publishes no observation after an episode ends
+        values, stamps, arrived = {}, [status.get("stamp_ns", 0)], []
+        for key, slot in self.slots.items():
+            sample, error = slot.latest()
+            if sample is None or error is not None:
+                return None
+            values[key] = sample.value
+            stamps.append(sample.stamp_ns)
+            arrived.append(sample.received)
+        stamp = common_stamp(stamps)
+        if stamp is None or stamp <= self._answered_stamp:
+            return None
+        images = {k: v for k, v in values.items() if k not in (OBS_STATE, "tool_pose")}
+        obs = Observation(images, values[OBS_STATE], values.get("tool_pose"), min(arrived))
+        return obs, stamp, status, max(arrived)
+
+    def _sync_step(self, obs: Observation, stamp: int, status: dict[str, Any], arrived: float) -> None:
+        self._answered_stamp = stamp
+        if status.get("episode") != self._episode:
+            self._episode = status.get("episode")
+            self.stepper.reset()
+        self.rate.tick(time.monotonic())
+        if self._estop.is_set():
+            with self._cmd_lock:
+                return self._hold(WARN, "e-stop engaged", stamp)
+        instruction = status.get("instruction") or self.instruction
+        policy_obs = {**obs.images, OBS_STATE: assemble_state(obs.joints, obs.tool), TASK: instruction}
+        action = self.stepper.step(policy_obs)  # inference (when a chunk is due) outside the command lock
+        if self.stepper.last_latency is not None:
+            self.latencies.add(self.stepper.last_latency)
+        with self._cmd_lock:
+            if self._estop.is_set():
+                return self._hold(WARN, "e-stop engaged", stamp)
+            if not is_finite(action):
+                self.stepper.reset()
+                return self._hold(ERROR, "holding: non-finite action", stamp)
+            self.output.publish(action, obs, self._period, self.limits, stamp)
+            self.published += 1
+            self.obs_to_command.add(time.monotonic() - arrived)
+            self._set_status(OK, "publishing commands (sync mode)")
 
     # ------------------------------------------------------------------ diagnostics
     def _set_status(self, level: int, message: str) -> None:
@@ -451,7 +556,8 @@ class PolicyServerNode(LifecycleNode):
             "inference_latency_p50_ms": self.latencies.percentile_ms(50),
             "inference_latency_p95_ms": self.latencies.percentile_ms(95),
             "obs_to_command_p50_ms": self.obs_to_command.percentile_ms(50),
-            "chunks_computed": 0 if worker is None else worker.computed,
+            "sync_mode": self.params.sync_mode,
+            "chunks_computed": self.stepper.chunks if self.stepper else (0 if worker is None else worker.computed),
             "chunks_discarded": 0 if chunker is None else chunker.discarded,
             "dropped_frames": sum(s.rejected for s in self.slots.values()),
             "commands_published": self.published,

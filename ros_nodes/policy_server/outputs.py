@@ -7,7 +7,9 @@ commands and knows how to hold: what "stop" means for that interface.
   + /gripper_command. Hold = a trajectory with no points, which ros2_control's
   joint_trajectory_controller (and the sim robot) read as "stop and hold the current position".
 - twist: /cmd_vel Twist for mobile bases. Hold = zero twist.
-Publishers are lifecycle publishers: nothing goes out unless the node is active.
+Publishers are lifecycle publishers: nothing goes out unless the node is active. Commands are stamped
+with the node's clock, or with `stamp_ns` (sync mode: the stamp of the observation they answer). The
+gripper command goes out before the arm command, so a lockstep sim, which steps on the arm command, has both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Twist, TwistStamped
 from std_msgs.msg import Float64
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -34,10 +36,12 @@ class CommandOutput:
     def __init__(self, node: Any, topics: TopicNames):
         self.node = node
 
-    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+    def publish(
+        self, action: np.ndarray, obs: Observation, dt: float, limits: Limits, stamp_ns: int | None = None
+    ) -> None:
         raise NotImplementedError
 
-    def hold(self) -> None:
+    def hold(self, stamp_ns: int | None = None) -> None:
         raise NotImplementedError
 
     def destroy(self) -> None:
@@ -47,8 +51,10 @@ class CommandOutput:
     def _publishers(self) -> list[Any]:
         return []
 
-    def _stamp(self):
-        return self.node.get_clock().now().to_msg()
+    def _stamp(self, stamp_ns: int | None = None):
+        if stamp_ns is None:
+            return self.node.get_clock().now().to_msg()
+        return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 class _GripperMixin:
@@ -74,21 +80,23 @@ class EeTwistOutput(_GripperMixin, CommandOutput):
     def _publishers(self) -> list[Any]:
         return [self.twist_pub, self.gripper_pub]
 
-    def _send(self, linear: np.ndarray, yaw_rate: float) -> None:
+    def _send(self, linear: np.ndarray, yaw_rate: float, stamp_ns: int | None) -> None:
         msg = TwistStamped()
-        msg.header.stamp, msg.header.frame_id = self._stamp(), BASE_FRAME
+        msg.header.stamp, msg.header.frame_id = self._stamp(stamp_ns), BASE_FRAME
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in linear)
         msg.twist.angular.z = float(yaw_rate)
         self.twist_pub.publish(msg)
 
-    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+    def publish(
+        self, action: np.ndarray, obs: Observation, dt: float, limits: Limits, stamp_ns: int | None = None
+    ) -> None:
         cmd = ee_twist_command(action, dt, limits, None if obs.tool is None else obs.tool.position)
-        self._send(cmd.linear, cmd.yaw_rate)
         self._publish_gripper(cmd.gripper)
+        self._send(cmd.linear, cmd.yaw_rate, stamp_ns)
 
-    def hold(self) -> None:
-        self._send(np.zeros(3), 0.0)
+    def hold(self, stamp_ns: int | None = None) -> None:
         self._publish_gripper(self.gripper_value)
+        self._send(np.zeros(3), 0.0, stamp_ns)
 
 
 class JointTrajectoryOutput(_GripperMixin, CommandOutput):
@@ -103,27 +111,29 @@ class JointTrajectoryOutput(_GripperMixin, CommandOutput):
     def _publishers(self) -> list[Any]:
         return [self.traj_pub, self.gripper_pub]
 
-    def _trajectory(self) -> JointTrajectory:
+    def _trajectory(self, stamp_ns: int | None) -> JointTrajectory:
         msg = JointTrajectory()
-        msg.header.stamp = self._stamp()
+        msg.header.stamp = self._stamp(stamp_ns)
         msg.joint_names = self.joint_names
         return msg
 
-    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+    def publish(
+        self, action: np.ndarray, obs: Observation, dt: float, limits: Limits, stamp_ns: int | None = None
+    ) -> None:
         q, gripper = joint_targets(action, limits)
-        msg = self._trajectory()
+        msg = self._trajectory(stamp_ns)
         sec = int(dt)
         msg.points = [
             JointTrajectoryPoint(
                 positions=[float(v) for v in q], time_from_start=Duration(sec=sec, nanosec=int((dt - sec) * 1e9))
             )
         ]
-        self.traj_pub.publish(msg)
         self._publish_gripper(gripper)
+        self.traj_pub.publish(msg)
 
-    def hold(self) -> None:
-        self.traj_pub.publish(self._trajectory())
+    def hold(self, stamp_ns: int | None = None) -> None:
         self._publish_gripper(self.gripper_value)
+        self.traj_pub.publish(self._trajectory(stamp_ns))
 
 
 class BaseTwistOutput(CommandOutput):
@@ -141,10 +151,12 @@ class BaseTwistOutput(CommandOutput):
         msg.linear.x, msg.angular.z = float(v), float(w)
         self.pub.publish(msg)
 
-    def publish(self, action: np.ndarray, obs: Observation, dt: float, limits: Limits) -> None:
+    def publish(
+        self, action: np.ndarray, obs: Observation, dt: float, limits: Limits, stamp_ns: int | None = None
+    ) -> None:
         self._send(*base_twist(action, dt, limits))
 
-    def hold(self) -> None:
+    def hold(self, stamp_ns: int | None = None) -> None:
         self._send(0.0, 0.0)
 
 

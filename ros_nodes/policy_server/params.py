@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from vla.ros_nodes.common.topics import DEFAULT_JOINT_NAMES
 
 OUTPUT_TYPES = ("ee_twist", "joint_trajectory", "twist")
+ENSEMBLING = ("none", "temporal", "adaptive")
 
 
 def _doc(description: str, **extra: Any) -> dict[str, Any]:
@@ -24,7 +26,15 @@ def _doc(description: str, **extra: Any) -> dict[str, Any]:
 class ServerParams:
     checkpoint: str = field(default="", metadata=_doc("checkpoint directory (or Hub id) written by `vla train`"))
     device: str = field(default="cpu", metadata=_doc("torch device for inference: cpu, cuda, cuda:1, ..."))
-    num_threads: int = field(default=1, metadata=_doc("torch CPU threads for inference", min=1, max=256))
+    num_threads: int = field(
+        default=0,
+        metadata=_doc(
+            "torch CPU threads for inference; 0 = one core fewer than the machine has (at least 1), leaving a "
+            "core for the control thread and the executor",
+            min=0,
+            max=256,
+        ),
+    )
     control_rate_hz: float = field(
         default=10.0,
         metadata=_doc(
@@ -93,6 +103,32 @@ class ServerParams:
         ),
     )
 
+    sync_mode: bool = field(
+        default=False,
+        metadata=_doc(
+            "synchronous mode for a lockstep simulator (deterministic eval): one command per new observation "
+            "(images, joint states, tool pose and /sim/episode with the same stamp), stamped with that "
+            "observation's stamp, chunks executed as in-process select_action; no wall clock. "
+            "false = the asynchronous control loop at control_rate_hz (robots)"
+        ),
+    )
+    ensembling: str = field(
+        default="",
+        metadata=_doc(
+            "sync_mode chunk execution: none, temporal or adaptive; empty = the checkpoint's "
+            "(asynchronous mode executes chunks without ensembling)"
+        ),
+    )
+    n_action_steps: int = field(
+        default=0,
+        metadata=_doc(
+            "actions executed per chunk (ensembling none); 0 = the checkpoint's. In asynchronous mode it sets "
+            "the default of min_remaining_actions (chunk_size - n_action_steps)",
+            min=0,
+            max=1000,
+        ),
+    )
+
     def validate(self) -> list[str]:
         """Every problem with these values, each saying what to change (empty when valid)."""
         errors = []
@@ -104,6 +140,8 @@ class ServerParams:
                 errors.append(f"{f.name}={value} must be >= {meta['min']}")
             if "max" in meta and value > meta["max"]:
                 errors.append(f"{f.name}={value} must be <= {meta['max']}")
+        if self.ensembling not in ("", *ENSEMBLING):
+            errors.append(f"ensembling={self.ensembling!r}: use one of {', '.join(ENSEMBLING)} (or empty)")
         if self.output_type not in ("", *OUTPUT_TYPES):
             errors.append(f"output_type={self.output_type!r}: use one of {', '.join(OUTPUT_TYPES)} (or empty)")
         if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
@@ -128,6 +166,11 @@ class ServerParams:
     @property
     def control_period_s(self) -> float:
         return 1.0 / self.control_rate_hz
+
+    @property
+    def torch_threads(self) -> int:
+        """num_threads, with 0 resolved to (cores - 1), at least 1."""
+        return self.num_threads or max(1, (os.cpu_count() or 1) - 1)
 
     def replace(self, **changes: Any) -> ServerParams:
         return dataclasses.replace(self, **changes)

@@ -21,6 +21,8 @@ _TYPES = typing.get_type_hints(ServerParams)
 def coerce(name: str, value: Any) -> Any:
     """A parameter value as the field's Python type; ValueError saying what was expected."""
     kind = _TYPES[name]
+    if kind is bool and isinstance(value, bool):
+        return value
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, int) and not isinstance(value, bool):

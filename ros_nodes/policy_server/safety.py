@@ -42,13 +42,16 @@ def ee_twist_command(action: np.ndarray, dt: float, limits: Limits, tool_positio
     """
     delta = np.asarray(action[:3], dtype=np.float64)
     if tool_position is not None:
-        target = np.clip(tool_position + delta, limits.workspace_min, limits.workspace_max)
-        delta = target - tool_position
+        target = tool_position + delta
+        clipped = np.clip(target, limits.workspace_min, limits.workspace_max)
+        if np.any(clipped != target):  # only then: (tool + delta) - tool is not bit-exactly delta
+            delta = clipped - tool_position
     linear = delta / dt
     speed = float(np.linalg.norm(linear))
     if speed > limits.max_linear_speed:
         linear = linear * (limits.max_linear_speed / speed)
-    yaw_rate = float(np.clip(action[3] / dt, -limits.max_angular_speed, limits.max_angular_speed))
+    # float64 before dividing: a float32 quotient would not give the action back as yaw_rate * dt (bit for bit)
+    yaw_rate = float(np.clip(float(action[3]) / dt, -limits.max_angular_speed, limits.max_angular_speed))
     gripper = float(np.clip(action[4], -1.0, 1.0)) if len(action) > 4 else 0.0
     return EeTwist(linear, yaw_rate, gripper)
 
@@ -63,6 +66,6 @@ def joint_targets(action: np.ndarray, limits: Limits) -> tuple[np.ndarray, float
 
 def base_twist(action: np.ndarray, dt: float, limits: Limits) -> tuple[float, float]:
     """navigation action [forward m, yaw rad per step] -> (linear.x m/s, angular.z rad/s), speed-limited."""
-    v = float(np.clip(action[0] / dt, -limits.max_linear_speed, limits.max_linear_speed))
-    w = float(np.clip(action[1] / dt, -limits.max_angular_speed, limits.max_angular_speed))
+    v = float(np.clip(float(action[0]) / dt, -limits.max_linear_speed, limits.max_linear_speed))
+    w = float(np.clip(float(action[1]) / dt, -limits.max_angular_speed, limits.max_angular_speed))
     return v, w

@@ -3,7 +3,9 @@
 /sim/episode is a diagnostic_msgs/DiagnosticStatus (a standard type with free key-values; std_srvs
 is not in the wheels), published latched after every reset and every step:
   name "vla_sim_robot/episode", level OK, message = the instruction, values (all strings):
-  episode (0-based counter), seed, step, success, done (true/false), task, instruction, stamp_ns.
+  episode (0-based counter), seed, step, success, done (true/false), task, instruction, stamp_ns,
+  max_steps, digest (empty until the episode is done; then `vla.policies.eval.digest` of its actions and
+  final state, the same fingerprint in-process eval computes).
 """
 
 from __future__ import annotations

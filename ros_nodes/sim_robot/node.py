@@ -19,6 +19,7 @@ import numpy as np
 from rclpy.node import Node
 
 from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE
+from vla.policies.eval.digest import TrajectoryDigest
 from vla.ros_nodes.common.qos import (
     COMMAND_QOS,
     ESTOP_QOS,
@@ -90,6 +91,8 @@ class SimRobotNode(Node):
         self.step_in_episode = 0
         self.done = False
         self.success = False
+        self.digest = TrajectoryDigest()
+        self.final_digest = ""  # of the episode's actions and final state, once it is done
         self.steps_per_s = 0.0  # measured over the last episode, for logs and benchmarks
         self._obs: dict[str, Any] | None = None
         self._last_publish = 0.0
@@ -181,6 +184,7 @@ class SimRobotNode(Node):
         self.commands.reset()
         self.episode += 1
         self.seed, self.step_in_episode, self.done, self.success = seed, 0, False, False
+        self.digest, self.final_digest = TrajectoryDigest(), ""
         self._sim_steps += 1  # the env settles the scene for one control step at reset
         self._obs = obs
         self.pub_instruction.publish(String(data=self.env.unwrapped.instruction))
@@ -192,11 +196,14 @@ class SimRobotNode(Node):
         state = self._obs[OBS_STATE]
         action = self.commands.action(current_joints=state[:5])
         obs, _, terminated, truncated, info = self.env.step(action)
+        self.digest.add_action(action)
         self._sim_steps += 1
         self.step_in_episode += 1
         self._obs = obs
         self.success = bool(info["is_success"])
         self.done = bool(terminated or truncated)
+        if self.done:
+            self.final_digest = self.digest.final(obs[OBS_STATE])
         if not self.done:
             self._publish_observation()
         self._publish_episode()
@@ -224,6 +231,7 @@ class SimRobotNode(Node):
                     "instruction": env.instruction,
                     "stamp_ns": self.stamp_ns,
                     "max_steps": env.max_steps,
+                    "digest": self.final_digest,
                 }
             )
         )

@@ -93,3 +93,49 @@ def test_parameter_validation_names_each_problem():
     assert "output_type='velocity'" in text
     assert "joint_position_min and joint_position_max differ in length (1 vs 5)" in text
     assert "camera_topics has 1 entries but camera_names has 0" in text
+
+
+def test_ee_command_round_trip_through_the_sim_is_bit_exact_when_limits_do_not_bind():
+    """Sync-mode parity needs it: action -> twist (server) -> twist * period (sim) gives the float32 action back."""
+    from vla.ros_nodes.sim_robot.commands import CommandBuffer
+
+    wide = Limits(10.0, 20.0, -10 * np.ones(3), 10 * np.ones(3), -np.ones(5), np.ones(5))
+    buffer = CommandBuffer("ee_delta", 1.0 / 10)
+    rng = np.random.default_rng(0)
+    high = np.array([0.03, 0.03, 0.03, 0.25, 1.0], np.float32)
+    actions = rng.uniform(-high, high, (2000, 5)).astype(np.float32)
+    actions[:10] *= np.float32(1e-6)  # tiny displacements: (tool + d) - tool would not give d back
+    for action in actions:
+        cmd = ee_twist_command(action, 1.0 / 10, wide, np.array([0.4, 0.1, 0.2]))
+        buffer.set_gripper(cmd.gripper)
+        buffer.set_twist(tuple(cmd.linear), cmd.yaw_rate, 1)
+        np.testing.assert_array_equal(buffer.action(), action)
+
+
+@pytest.mark.parametrize("ensembling", ["none", "temporal", "adaptive"])
+def test_sync_stepper_takes_the_actions_of_policy_select_action(ensembling):
+    """Sync mode executes chunks exactly as the policy's own select_action (same executor, same chunk steps)."""
+    import torch
+
+    from vla.policy.configuration_vla import make_config
+    from vla.policy.modeling_vla import VLAPolicy
+    from vla.ros_nodes.policy_server.sync import SyncStepper
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    policy = VLAPolicy(make_config("tiny-l1", image_size=(32, 32), ensembling=ensembling, n_action_steps=3)).eval()
+    stepper = SyncStepper(policy, ensembling, 3)
+    rng = np.random.default_rng(1)
+    for _episode in range(2):
+        policy.reset()
+        stepper.reset()
+        for _ in range(7):
+            obs = {
+                "observation.images.scene": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                "observation.images.wrist": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                "observation.state": rng.normal(size=13).astype(np.float32),
+                "task": "pick up the red cube",
+            }
+            expected = policy.select_action(obs)[0].numpy()
+            np.testing.assert_array_equal(stepper.step(obs), expected)
+    assert stepper.chunks == (2 * 3 if ensembling == "none" else 14)  # chunks at steps 0, 3, 6 of each episode
