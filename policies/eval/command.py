@@ -70,6 +70,7 @@ def run_eval(cfg: EvalConfig) -> int:
         "checkpoint": str(cfg.checkpoint),
         "split": cfg.split,
         "episodes_per_task": cfg.episodes,
+        "seed": cfg.seed,
         "ensembling": ensembling,
         "n_action_steps": n_action_steps,
         "instructions_file": str(cfg.instructions) if cfg.instructions else None,
