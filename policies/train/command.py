@@ -39,7 +39,7 @@ def run_train(cfg: TrainConfig) -> int:
 
     from vla.policy.configuration_vla import make_config
 
-    from .data import load_demos
+    from .data import demos_discrete_actions, load_demos
     from .trainer import Trainer, saved_config
 
     for name in ("steps", "batch_size"):
@@ -66,12 +66,19 @@ def run_train(cfg: TrainConfig) -> int:
         raise VlaUserError(f"--image-size {cfg.image_size} is out of range; use 16..512")
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
     demos = load_demos(cfg.dataset, probe.camera_keys, size, episodes=cfg.episodes)
+    action_dim = demos.action.shape[1]
+    n_discrete = demos_discrete_actions(demos)
+    if n_discrete:
+        action_dim = n_discrete  # trained as one-hot scores; the policy returns the argmax index
+        overrides["ensembling"] = "none"
     config = make_config(
         cfg.policy,
         **overrides,
+        camera_keys=demos.camera_keys,
+        action_space=demos.action_space,
         image_size=demos.image_size,
         state_dim=demos.state.shape[1],
-        action_dim=demos.action.shape[1],
+        action_dim=action_dim,
         state_names=tuple(demos.state_names),
         action_names=tuple(demos.action_names),
         env_state_dim=demos.env_state.shape[1] if demos.env_state is not None and cfg.aux_weight > 0 else 0,
@@ -97,7 +104,8 @@ def run_train(cfg: TrainConfig) -> int:
 
     print(
         f"[train] {cfg.policy}: {demos.num_episodes} episodes, {len(demos)} frames, "
-        f"state {config.state_dim}, action {config.action_dim}, chunk {config.chunk_size}"
+        f"state {config.state_dim}, action {config.action_dim} ({config.action_space}), "
+        f"cameras {list(config.camera_keys)}, chunk {config.chunk_size}"
         + (f", auxiliary environment_state {config.env_state_dim}" if config.env_state_dim else "")
         + f" -> {out}"
     )

@@ -38,6 +38,8 @@ class DemoDataset:
     state_names: list[str]
     action_names: list[str]
     env_state: torch.Tensor | None = None  # (N, E) privileged sim state, when the dataset records it
+    camera_keys: tuple[str, ...] = ()  # the cameras actually loaded (the policy's, or the dataset's own)
+    action_space: str = "continuous"  # or "discrete(n)": `action` holds one index per frame (see discrete_actions)
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -87,6 +89,49 @@ def dataset_image_size(ds, camera_keys: tuple[str, ...]) -> tuple[int, int]:
     return (int(shape[0]), int(shape[1])) if shape[-1] in (1, 3) else (int(shape[1]), int(shape[2]))
 
 
+def dataset_cameras(ds) -> tuple[str, ...]:
+    """The dataset's camera features (video or image), in its own order."""
+    return tuple(
+        k for k, f in ds.meta.features.items() if k.startswith(OBS_IMAGES_PREFIX) and f["dtype"] in ("video", "image")
+    )
+
+
+def resolve_camera_keys(ds, camera_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The policy's cameras when the dataset has them; the dataset's own when it has none of them (e.g. the
+    navigation suite's rgb/depth against the tabletop defaults). A partial match is left to the caller's
+    missing-feature error: it is more likely a mistake than another robot."""
+    if any(k in ds.meta.features for k in camera_keys):
+        return tuple(camera_keys)
+    return dataset_cameras(ds) or tuple(camera_keys)
+
+
+def discrete_actions(ds) -> int | None:
+    """n when the dataset's 1-d action is a discrete index in 0..n-1, else None.
+
+    Read from `vla collect`'s meta/vla_collect.json (navigation collections record their action_type);
+    other datasets are treated as continuous."""
+    import json
+
+    feat = ds.meta.features.get(ACTION, {})
+    if tuple(feat.get("shape", ())) != (1,):
+        return None
+    record = Path(ds.root) / "meta" / "vla_collect.json"
+    if not record.is_file():
+        return None
+    settings = json.loads(record.read_text()).get("settings", {})
+    if settings.get("action_type") != "discrete":
+        return None
+    from vla.envs.navigation.nav_env import ACTION_NAMES_DISCRETE
+
+    return len(ACTION_NAMES_DISCRETE)
+
+
+def _rows(column, frames: int) -> torch.Tensor:
+    """(N, D) float32 from a numpy column; a (1,) feature comes back from lerobot as scalars, i.e. (N,)."""
+    x = torch.as_tensor(np.stack(column[:frames]), dtype=torch.float32)
+    return x.reshape(x.shape[0], -1)
+
+
 def load_demos(
     source: str,
     camera_keys: tuple[str, ...],
@@ -96,6 +141,7 @@ def load_demos(
 ) -> DemoDataset:
     ds = open_lerobot_dataset(source)
     features = ds.meta.features
+    camera_keys = resolve_camera_keys(ds, camera_keys)
     missing = [k for k in (*camera_keys, OBS_STATE, ACTION) if k not in features]
     if missing:
         cams = [k for k in features if k.startswith(OBS_IMAGES_PREFIX)]
@@ -111,11 +157,12 @@ def load_demos(
             raise VlaUserError(f"--episodes {episodes} must be >= 1")
         frames = int(ds.meta.episodes[min(episodes, ds.meta.total_episodes) - 1]["dataset_to_index"])
     hf = ds.hf_dataset.with_format("numpy")
-    state = torch.as_tensor(np.stack(hf[OBS_STATE][:frames]), dtype=torch.float32)
-    action = torch.as_tensor(np.stack(hf[ACTION][:frames]), dtype=torch.float32)
+    state = _rows(hf[OBS_STATE], frames)
+    action = _rows(hf[ACTION], frames)
     env_state = None
     if OBS_ENV_STATE in features:
-        env_state = torch.as_tensor(np.stack(hf[OBS_ENV_STATE][:frames]), dtype=torch.float32)
+        env_state = _rows(hf[OBS_ENV_STATE], frames)
+    n_discrete = discrete_actions(ds)
     episode_index = torch.as_tensor(np.asarray(hf["episode_index"][:frames]), dtype=torch.int64)
     task_index = torch.as_tensor(np.asarray(hf["task_index"][:frames]), dtype=torch.int64)
     last = {}
@@ -165,4 +212,22 @@ def load_demos(
         state_names=names(OBS_STATE),
         action_names=names(ACTION),
         env_state=env_state if OBS_ENV_STATE in ds.meta.stats else None,
+        camera_keys=tuple(camera_keys),
+        action_space=f"discrete({n_discrete})" if n_discrete else "continuous",
     )
+
+
+def demos_discrete_actions(demos: DemoDataset) -> int | None:
+    """For a discrete action space: n, after replacing the action statistics with the one-hot range [0, 1]^n
+    (what the policy's min/max normalization maps to [-1, 1]); None for continuous actions."""
+    if demos.action_space == "continuous":
+        return None
+    n = int(demos.action_space[len("discrete(") : -1])
+    ids = demos.action[:, 0]
+    if demos.action.shape[1] != 1 or bool(((ids < 0) | (ids > n - 1) | (ids != ids.round())).any()):
+        raise VlaUserError(f"dataset actions are not indices in 0..{n - 1}, as its action_space {demos.action_space}")
+    ones = np.ones(n, np.float32)
+    counts = np.bincount(ids.long().numpy(), minlength=n).astype(np.float32)
+    mean = counts / max(1.0, counts.sum())
+    demos.stats[ACTION] = {"min": 0 * ones, "max": ones, "mean": mean, "std": np.sqrt(mean * (1 - mean))}
+    return n

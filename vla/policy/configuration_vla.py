@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +44,10 @@ class VLAConfig:
     """Weight of that auxiliary loss (normalized MSE) relative to the action loss."""
     state_names: tuple[str, ...] = ()
     action_names: tuple[str, ...] = ()
+    action_space: str = "continuous"
+    """'continuous', or 'discrete(n)' for a dataset whose action is one index in 0..n-1 (the navigation
+    suite's STOP/FORWARD/LEFT/RIGHT). A discrete action is trained as its one-hot vector (action_dim = n,
+    the head's output size) and the policy returns the argmax index as a float32 (..., 1) action."""
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -58,9 +63,28 @@ class VLAConfig:
             )
         if not self.camera_keys:
             raise VlaUserError("a VLA policy needs at least one camera (camera_keys is empty)")
+        n = self.num_discrete_actions
+        if n is not None:
+            if n < 2 or n != self.action_dim:
+                raise VlaUserError(
+                    f"action_space={self.action_space!r} needs action_dim == n >= 2 (one-hot), got action_dim="
+                    f"{self.action_dim}"
+                )
+            if self.ensembling != "none":
+                raise VlaUserError("ensembling averages continuous actions; use ensembling='none' for discrete ones")
         self.camera_keys = tuple(self.camera_keys)
         self.image_size = tuple(self.image_size)
         self.state_names, self.action_names = tuple(self.state_names), tuple(self.action_names)
+
+    @property
+    def num_discrete_actions(self) -> int | None:
+        """n for action_space 'discrete(n)', None for continuous actions."""
+        if self.action_space == "continuous":
+            return None
+        m = re.fullmatch(r"discrete\((\d+)\)", self.action_space)
+        if m is None:
+            raise VlaUserError(f"action_space={self.action_space!r}: use 'continuous' or 'discrete(n)'")
+        return int(m.group(1))
 
     @property
     def backbone_name(self) -> str:

@@ -103,6 +103,9 @@ class VLAPolicy(nn.Module):
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         actions = torch.as_tensor(batch[ACTION], dtype=torch.float32, device=self.device)
+        n = self.config.num_discrete_actions
+        if n is not None:
+            actions = self.one_hot(actions)
         if actions.ndim == 2:
             actions = actions[:, None]
         if actions.shape[-1] != self.config.action_dim or actions.shape[1] != self.config.chunk_size:
@@ -125,12 +128,31 @@ class VLAPolicy(nn.Module):
             info = {**info, "aux_loss": float(aux_loss.detach())}
         return loss, info
 
+    def one_hot(self, ids: torch.Tensor) -> torch.Tensor:
+        """Discrete action indices (B, H), (B, H, 1), (B, 1) or (B,) -> one-hot (..., n) float targets.
+
+        lerobot returns a (1,) action feature as a 0-d tensor per frame, so a batch may lack the last axis."""
+        n = self.config.num_discrete_actions
+        if ids.shape[-1] == 1 and ids.ndim >= 2:
+            ids = ids[..., 0]
+        if ids.ndim == 1:
+            ids = ids[:, None]  # (B,) one action per frame -> a chunk of 1
+        k = ids.round().long()
+        if bool(((k < 0) | (k >= n)).any()) or not bool(torch.isfinite(ids).all()):
+            raise VlaUserError(f"discrete actions must be indices in 0..{n - 1}; got values outside that range")
+        return F.one_hot(k, n).float()
+
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def predict_action_chunk(self, obs: dict[str, Any], noise: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, H, A) actions in env units. `noise` (B, H, A) makes generative heads deterministic."""
+        """(B, H, A) actions in env units. `noise` (B, H, action_dim) makes generative heads deterministic.
+
+        Discrete action spaces return (B, H, 1): the index of the largest of the head's n one-hot scores."""
         cond = self.encode(obs)
-        return self.normalizer.unnormalize_action(self.head.sample(cond, noise=noise))
+        actions = self.normalizer.unnormalize_action(self.head.sample(cond, noise=noise))
+        if self.config.num_discrete_actions is not None:
+            return actions.argmax(-1, keepdim=True).float()
+        return actions
 
     @torch.inference_mode()
     def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
