@@ -34,10 +34,15 @@ def run_eval(cfg: EvalConfig) -> int:
     from vla.envs.manipulation.instructions import load_instruction_file
     from vla.policy.checkpoint import load_policy
 
+    from .navigation import is_navigation_spec, run_nav_eval
     from .report import plot_success, write_video
     from .rollout import batch1_latency_ms, make_vector_env, rollout_task
     from .stats import percentiles, wilson_interval
 
+    if is_navigation_spec(cfg.task):
+        return run_nav_eval(cfg)
+    if cfg.split not in ("train", "heldout"):
+        raise VlaUserError(f"--split {cfg.split} is for the navigation tasks; tabletop tasks use train or heldout")
     tasks = _tasks(cfg.task)
     if cfg.episodes < 1 or cfg.num_envs < 1:
         raise VlaUserError("--episodes and --num-envs must be >= 1")

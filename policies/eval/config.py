@@ -9,7 +9,7 @@ from typing import Literal
 
 @dataclass
 class EvalConfig:
-    """Roll out a trained policy in the MuJoCo suite; write a JSON report, a plot and videos."""
+    """Roll out a trained policy in the MuJoCo suite (tabletop or navigation); write a JSON report, plots and videos."""
 
     checkpoint: str
     """Checkpoint directory (e.g. outputs/train/checkpoints/last/pretrained_model) or a Hub repo id."""
@@ -17,8 +17,9 @@ class EvalConfig:
     """Task name, comma list, or 'all'."""
     episodes: int = 50
     """Episodes per task."""
-    split: Literal["train", "heldout"] = "train"
-    """'heldout': unseen instruction wordings and colour-shape combinations."""
+    split: Literal["train", "heldout", "val", "test"] = "train"
+    """Tabletop: 'heldout' = unseen instruction wordings and colour-shape combinations. Navigation: houses
+    from the train, val or test layout seeds ('heldout' = test: unseen scenes)."""
     instructions: Path | None = None
     """File of user wordings per task (JSON or 'task: template' lines); episodes cycle through them."""
     out: Path = Path("outputs/eval")

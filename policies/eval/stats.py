@@ -28,3 +28,20 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "mean": float(a.mean()),
         "n": len(a),
     }
+
+
+def bootstrap_mean_interval(
+    values: list[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean (episodes resampled with replacement, fixed seed so a
+    report is reproducible). Used for SPL, SoftSPL and distance-to-goal, which are bounded and skewed
+    (many exact 0s or 1s), where a t interval can leave [0, 1]."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return (float("nan"), float("nan"))
+    if a.size == 1 or np.all(a == a[0]):
+        return (float(a[0]), float(a[0]))
+    rng = np.random.default_rng(seed)
+    means = a[rng.integers(0, a.size, (resamples, a.size))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))

@@ -1,0 +1,137 @@
+"""Navigation policies: collect expert demos in train-split houses, train a VLA policy per task on a
+wall-clock budget, evaluate in unseen test-split houses, and print SR / SPL / SoftSPL per task.
+
+    MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --out outputs/bench_nav_policy
+    MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --tasks pointnav --train-minutes 10 --threads 1
+
+Every stage is a `vla` command (collect, train, eval), so this measures exactly what users run. Targets
+(2 CPU cores, 60 min of training per task): PointNav SR >= 90% and SPL >= 0.75, ObjectNav SR >= 60%, over
+>= 50 test episodes. The load average is sampled every 10 s during training and reported, because
+other jobs on a shared machine slow training down and the budget is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPORTED = ("episodes", "success_rate", "success_ci95", "spl", "spl_ci95", "softspl", "softspl_ci95")
+REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps")
+TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
+
+
+def vla(*args: str) -> float:
+    t0 = time.perf_counter()
+    print("$ vla " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "vla.cli.main", *args], check=True)
+    return time.perf_counter() - t0
+
+
+class LoadSampler:
+    """1-minute load average every `period` s on a background thread (Linux os.getloadavg)."""
+
+    def __init__(self, period: float = 10.0):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
+
+    def _run(self, period: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(period)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        s = self.samples or [float("nan")]
+        return {"mean": round(sum(s) / len(s), 2), "min": round(min(s), 2), "max": round(max(s), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench_nav_policy"))
+    parser.add_argument("--tasks", default="pointnav,objectnav", help="comma list of navigation tasks")
+    parser.add_argument("--policy", default="vla-l1", help="vla-l1 learns fastest here (see README)")
+    parser.add_argument("--action-type", default="discrete", choices=["discrete", "velocity"])
+    parser.add_argument("--episodes", type=int, default=200, help="demonstrations per task (train-split houses)")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
+    parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--chunk-size", type=int, default=4)
+    parser.add_argument("--n-action-steps", type=int, default=1, help="actions executed per chunk at eval")
+    parser.add_argument("--eval-episodes", type=int, default=50, help="per task, test-split houses")
+    parser.add_argument("--num-envs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    rows = {}
+    for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+        out = args.out / task
+        t_collect = vla(
+            "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
+            "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
+            "--out", str(out / "dataset"),
+        )  # fmt: skip
+        with LoadSampler() as load:
+            t_train = vla(
+                "train", "--dataset", str(out / "dataset"), "--policy", args.policy, "--out", str(out / "train"),
+                "--steps", str(args.steps), "--max-minutes", str(args.train_minutes),
+                "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size),
+                "--seed", str(args.seed), *threads,
+            )  # fmt: skip
+        ckpt = out / "train" / "checkpoints" / "last" / "pretrained_model"
+        t_eval = vla(
+            "eval", "--checkpoint", str(ckpt), "--task", task, "--split", "test",
+            "--episodes", str(args.eval_episodes), "--n-action-steps", str(args.n_action_steps),
+            "--num-envs", str(args.num_envs), "--out", str(out / "eval"), *threads,
+        )  # fmt: skip
+        report = json.loads((out / "eval" / "report.json").read_text())["tasks"][task]
+        summary = json.loads((out / "train" / "train_summary.json").read_text())
+        rows[task] = {
+            "policy": args.policy,
+            "action_type": args.action_type,
+            "demo_episodes": args.episodes,
+            "train_frames": summary["frames"],
+            "collect_minutes": round(t_collect / 60, 1),
+            "train_minutes": round(summary["train_seconds"] / 60, 1),
+            "train_command_minutes": round(t_train / 60, 1),
+            "train_steps": summary["steps"],
+            "samples_per_second": summary["samples_per_second"],
+            "final_loss": summary["final_loss"],
+            "load_average_during_training": load.summary(),
+            "eval_minutes": round(t_eval / 60, 1),
+            **{k: report[k] for k in REPORTED},
+            "latency_p50_ms": report["latency_ms_batch1"]["p50"],
+            "targets": TARGETS.get(task, {}),
+        }
+        (args.out / "bench_nav_policy.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
+                                                                    "tasks": rows}, indent=2))  # fmt: skip
+    print("\n| task | SR [95% Wilson] | SPL [95% bootstrap] | SoftSPL | dist. to goal (m) | train | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    for task, r in rows.items():
+        (slo, shi), (plo, phi) = r["success_ci95"], r["spl_ci95"]
+        print(
+            f"| {task} | {r['success_rate'] * 100:.0f}% [{slo * 100:.0f}-{shi * 100:.0f}] | {r['spl']:.3f} "
+            f"[{plo:.3f}-{phi:.3f}] | {r['softspl']:.3f} | {r['distance_to_goal']:.2f} | "
+            f"{r['train_minutes']} min, {r['train_steps']} steps | {r['load_average_during_training']['mean']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

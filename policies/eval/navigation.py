@@ -1,0 +1,307 @@
+"""`vla eval --task pointnav|objectnav|instructnav`: closed-loop evaluation in the navigation suite.
+
+Episodes run in unseen houses (`--split test`), `--num-envs` envs stepped in lockstep in this process
+with the policy batched across the envs that need a new chunk. The report gives, per task, success
+rate with a 95% Wilson interval and SPL, SoftSPL and distance-to-goal means with 95% percentile-
+bootstrap intervals (10,000 resamples of the episodes, fixed seed), every episode's own metrics as the
+env reported them in `info`, inference latency, a grid of top-down maps (agent path in blue, shortest
+path in green) and MP4s of the first episodes (RGB | depth side by side).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vla.constants import OBS_STATE, TASK
+from vla.errors import VlaUserError
+
+from .config import EvalConfig
+
+METRICS = ("spl", "softspl", "distance_to_goal")  # bootstrap intervals; success gets a Wilson interval
+PLOT_EPISODES = 16  # top-down maps per task in topdown.png
+
+
+def is_navigation_spec(spec: str) -> bool:
+    """True when `--task` names navigation tasks only (mixing them with tabletop tasks is an error)."""
+    from vla.envs import NAV_TASK_NAMES
+
+    tasks = [t.strip() for t in spec.split(",") if t.strip()]
+    nav = [t in NAV_TASK_NAMES for t in tasks]
+    if any(nav) and not all(nav):
+        raise VlaUserError(f"--task {spec!r} mixes tabletop and navigation tasks; evaluate them in separate runs")
+    return bool(tasks) and all(nav)
+
+
+@dataclass
+class NavEpisode:
+    seed: int
+    layout_seed: int
+    instruction: str
+    success: bool
+    spl: float
+    softspl: float
+    distance_to_goal: float
+    start_distance: float
+    path_length: float
+    collisions: int
+    steps: int
+
+
+@dataclass
+class NavRollouts:
+    episodes: list[NavEpisode] = field(default_factory=list)
+    chunk_latency_ms: list[float] = field(default_factory=list)
+    chunk_batch_sizes: list[int] = field(default_factory=list)
+    videos: list[tuple[str, list[np.ndarray]]] = field(default_factory=list)
+    topdowns: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+
+def env_action_type(config) -> str:
+    """The navigation action type a checkpoint was trained on: discrete(4) or velocity (2 dims)."""
+    if config.num_discrete_actions is not None:
+        return "discrete"
+    if config.action_dim == 2:
+        return "velocity"
+    raise VlaUserError(
+        f"checkpoint predicts {config.action_dim}-d continuous actions; the navigation suite takes discrete(4) "
+        f"or 2-d body velocity [forward, yaw rate] (train on a `vla collect --task pointnav` dataset)"
+    )
+
+
+def video_frame(obs: dict, i: int) -> np.ndarray:
+    """RGB | depth side by side, upscaled 2x."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_DEPTH, OBS_IMAGE_RGB
+
+    frame = np.concatenate([obs[OBS_IMAGE_RGB][i], obs[OBS_IMAGE_DEPTH][i]], axis=1)
+    return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1)
+
+
+def _stack(observations: list[dict]) -> dict:
+    return {k: np.stack([o[k] for o in observations]) for k in observations[0] if k != TASK}
+
+
+def rollout_nav_task(policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress=None):
+    """Run one episode per seed across `envs` (in lockstep); returns NavRollouts."""
+    import torch
+
+    from vla.envs.navigation.topdown import draw_topdown
+    from vla.policy.ensembling import ChunkQueue
+
+    n = len(envs)
+    result = NavRollouts()
+    pending = list(enumerate(seeds))
+    current: list[tuple[int, int] | None] = [None] * n
+    obs: list[dict | None] = [None] * n
+    queues = [ChunkQueue(n_action_steps) for _ in range(n)]
+    steps = [0] * n
+    frames: list[list[np.ndarray] | None] = [None] * n
+
+    def start(i: int) -> None:
+        if not pending:
+            current[i] = None
+            return
+        ep, seed = pending.pop(0)
+        current[i] = (ep, seed)
+        obs[i], _ = envs[i].reset(seed=seed)
+        queues[i].reset()
+        steps[i] = 0
+        frames[i] = [video_frame(_stack([obs[i]]), 0)] if ep < videos else None
+
+    for i in range(n):
+        start(i)
+    while any(c is not None for c in current):
+        active = [i for i in range(n) if current[i] is not None]
+        need = [i for i in active if queues[i].needs_chunk()]
+        if need:
+            batch = _stack([obs[i] for i in need])
+            batch[TASK] = [obs[i][TASK] for i in need]
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                chunks = policy.predict_action_chunk(batch)
+            result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
+            result.chunk_batch_sizes.append(len(need))
+            for j, i in enumerate(need):
+                queues[i].push(chunks[j : j + 1])
+        for i in active:
+            action = queues[i].pop()[0].float().cpu().numpy()
+            obs[i], _, terminated, truncated, info = envs[i].step(action)
+            steps[i] += 1
+            if frames[i] is not None:
+                frames[i].append(video_frame(_stack([obs[i]]), 0))
+            if not (terminated or truncated):
+                continue
+            ep, seed = current[i]
+            e = NavEpisode(
+                seed=seed,
+                layout_seed=int(info["layout_seed"]),
+                instruction=str(info["instruction"]),
+                success=bool(info["success"]),
+                spl=float(info["spl"]),
+                softspl=float(info["softspl"]),
+                distance_to_goal=float(info["distance_to_goal"]),
+                start_distance=float(info["start_distance"]),
+                path_length=float(info["path_length"]),
+                collisions=int(info["collisions"]),
+                steps=steps[i],
+            )
+            result.episodes.append(e)
+            tag = f"ep{ep:03d}_seed{seed}_{'success' if e.success else 'failure'}"
+            if ep < PLOT_EPISODES:
+                label = f"{tag} SPL {e.spl:.2f}"
+                result.topdowns.append((label, draw_topdown(envs[i], info["agent_path"], px_per_m=20)))
+            if frames[i] is not None:
+                result.videos.append((tag, frames[i]))
+            if progress is not None:
+                progress.update(1)
+                done = result.episodes
+                progress.set_postfix(success=f"{sum(d.success for d in done)}/{len(done)}")
+            start(i)
+    result.episodes.sort(key=lambda d: seeds.index(d.seed))
+    return result
+
+
+def summarize(episodes: list[NavEpisode]) -> dict:
+    """Per-task aggregates: SR with a Wilson interval, SPL/SoftSPL/distance means with bootstrap intervals."""
+    from .stats import bootstrap_mean_interval, wilson_interval
+
+    n = len(episodes)
+    successes = sum(e.success for e in episodes)
+    out: dict = {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n,
+        "success_ci95": list(wilson_interval(successes, n)),
+    }
+    for name in METRICS:
+        values = [getattr(e, name) for e in episodes]
+        out[name] = float(np.mean(values))
+        out[f"{name}_ci95"] = list(bootstrap_mean_interval(values))
+    out["collisions_per_episode"] = float(np.mean([e.collisions for e in episodes]))
+    out["mean_steps"] = float(np.mean([e.steps for e in episodes]))
+    out["mean_start_distance"] = float(np.mean([e.start_distance for e in episodes]))
+    return out
+
+
+def save_topdown_grid(path: Path, topdowns: list[tuple[str, np.ndarray]], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(topdowns))
+    rows = (len(topdowns) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (tag, img) in zip(axes.flat, topdowns, strict=False):
+        ax.imshow(img)
+        ax.set_title(tag.replace("_", " "), fontsize=7, color="green" if "success" in tag else "red")
+    fig.suptitle(f"{title}  (blue: agent path, green: shortest path)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_nav_eval(cfg: EvalConfig) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from vla.envs import NAV_TASK_NAMES, make_env
+    from vla.envs.navigation.splits import resolve_split
+    from vla.policy.checkpoint import load_policy
+
+    from .report import write_video
+    from .rollout import batch1_latency_ms
+    from .stats import percentiles
+
+    tasks = list(dict.fromkeys(t.strip() for t in cfg.task.split(",") if t.strip()))
+    if not tasks or not all(t in NAV_TASK_NAMES for t in tasks):
+        raise VlaUserError(f"--task {cfg.task!r}: navigation eval takes {', '.join(NAV_TASK_NAMES)}")
+    if cfg.episodes < 1 or cfg.num_envs < 1:
+        raise VlaUserError("--episodes and --num-envs must be >= 1")
+    if cfg.instructions is not None:
+        raise VlaUserError("--instructions applies to the tabletop tasks; navigation episodes carry their own")
+    if cfg.transport != "inprocess":
+        raise VlaUserError("--transport ros2 is for the tabletop tasks; navigation eval runs in-process")
+    split = resolve_split(cfg.split)
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise VlaUserError(f"--out {out} is a file; pass a directory")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    policy = load_policy(cfg.checkpoint, device=cfg.device)
+    pc = policy.config
+    if cfg.ensembling not in ("checkpoint", "none"):
+        raise VlaUserError("navigation eval executes chunks (--ensembling none); ensembling is not supported here")
+    n_action_steps = cfg.n_action_steps or pc.n_action_steps
+    if not (1 <= n_action_steps <= pc.chunk_size):
+        raise VlaUserError(f"--n-action-steps must be in 1..{pc.chunk_size}")
+    action_type = env_action_type(pc)
+    h, w = pc.image_size
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "checkpoint": str(cfg.checkpoint),
+        "suite": "navigation",
+        "split": split,
+        "episodes_per_task": cfg.episodes,
+        "first_seed": cfg.seed,
+        "action_type": action_type,
+        "n_action_steps": n_action_steps,
+        "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
+        "of the mean (10,000 resamples, seed 0)",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "tasks": {},
+    }
+    all_latency: list[float] = []
+    for task in tasks:
+        envs = [
+            make_env(task, image_size=(h, w), action_type=action_type, split=split)
+            for _ in range(min(cfg.num_envs, cfg.episodes))
+        ]
+        missing = [k for k in pc.camera_keys if k not in envs[0].observation_space.spaces]
+        state_dim = envs[0].observation_space[OBS_STATE].shape[0]
+        if missing or state_dim != pc.state_dim:
+            raise VlaUserError(
+                f"checkpoint expects cameras {list(pc.camera_keys)} and state_dim {pc.state_dim}; {task} gives "
+                f"{[k for k in envs[0].observation_space.spaces if k.startswith('observation.images.')]} and "
+                f"state_dim {state_dim} (train on a {task} dataset)"
+            )
+        seeds = [cfg.seed + i for i in range(cfg.episodes)]
+        with tqdm(total=cfg.episodes, desc=f"eval {task}", unit="ep") as bar:
+            r = rollout_nav_task(policy, envs, seeds, n_action_steps, cfg.videos, bar)
+        obs, _ = envs[0].reset(seed=cfg.seed + 10**6)
+        latency = batch1_latency_ms(policy, _stack([obs]), obs[TASK])
+        for env in envs:
+            env.close()
+        all_latency += latency
+        report["tasks"][task] = {
+            **summarize(r.episodes),
+            "latency_ms_batch1": percentiles(latency),
+            "latency_ms_per_call": percentiles(r.chunk_latency_ms),
+            "mean_batch_per_call": float(np.mean(r.chunk_batch_sizes)) if r.chunk_batch_sizes else 0.0,
+            "per_episode": [asdict(e) for e in r.episodes],
+        }
+        save_topdown_grid(out / f"topdown_{task}.png", r.topdowns, f"{task}, {split} split")
+        for name, frames in r.videos:
+            write_video(out / "videos" / task / f"{name}.mp4", frames, fps=4)
+    report["latency_ms_batch1"] = percentiles(all_latency)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"\n{'task':12s} {'SR':>6s} {'95% CI':>14s} {'SPL':>6s} {'95% CI':>14s} {'SoftSPL':>8s} {'dist (m)':>9s}")
+    for task, t in report["tasks"].items():
+        (slo, shi), (plo, phi) = t["success_ci95"], t["spl_ci95"]
+        print(
+            f"{task:12s} {t['success_rate'] * 100:5.1f}% [{slo * 100:4.1f}, {shi * 100:5.1f}] {t['spl']:6.3f} "
+            f"[{plo:.3f}, {phi:.3f}] {t['softspl']:8.3f} {t['distance_to_goal']:9.2f}"
+        )
+    lat = report["latency_ms_batch1"]
+    print(f"inference p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms per chunk (batch 1)")
+    print(f"[eval] report: {out / 'report.json'}, top-down maps: {out}/topdown_*.png, videos: {out / 'videos'}")
+    return 0

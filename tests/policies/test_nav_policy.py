@@ -1,0 +1,143 @@
+"""VLA policies on the navigation suite: training on `vla collect` nav datasets (RGB-D cameras from the
+dataset, discrete actions as one-hot, body velocity) and `vla eval --task pointnav` with SR/SPL/SoftSPL."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vla.constants import OBS_STATE
+from vla.envs import make_env
+from vla.envs.navigation.nav_env import MOVE_FORWARD, OBS_IMAGE_DEPTH, OBS_IMAGE_RGB, STOP, TURN_LEFT, TURN_RIGHT
+from vla.policies.collect.command import collect
+from vla.policies.collect.config import CollectConfig
+from vla.policies.eval.navigation import rollout_nav_task, summarize
+from vla.policies.train.command import run_train
+from vla.policies.train.config import TrainConfig
+from vla.policy.checkpoint import load_policy
+
+IMAGE = 32
+
+
+def train_on(tmp_path_factory, task: str, action_type: str, policy: str) -> Path:
+    root = tmp_path_factory.mktemp(f"nav_{task}_{action_type}")
+    data = root / "data"
+    collect(
+        CollectConfig(task=task, out=data, episodes=2, image_size=IMAGE, seed=5, action_type=action_type),
+        progress=False,
+    )
+    run_train(TrainConfig(dataset=str(data), out=root / "run", policy=policy, steps=3, batch_size=8, threads=1))
+    return root / "run" / "checkpoints" / "last" / "pretrained_model"
+
+
+@pytest.fixture(scope="module")
+def pointnav_checkpoint(tmp_path_factory) -> Path:
+    return train_on(tmp_path_factory, "pointnav", "discrete", "tiny-l1")
+
+
+def test_discrete_pointnav_checkpoint_uses_nav_cameras_and_returns_action_ids(pointnav_checkpoint):
+    config = json.loads((pointnav_checkpoint / "config.json").read_text())
+    assert config["action_space"] == "discrete(4)" and config["action_dim"] == 4 and config["ensembling"] == "none"
+    assert set(config["camera_keys"]) == {OBS_IMAGE_RGB, OBS_IMAGE_DEPTH} and config["state_dim"] == 5
+    stats = json.loads((pointnav_checkpoint / "normalization.json").read_text())
+    assert stats["action_min"] == [0.0] * 4 and stats["action_max"] == [1.0] * 4  # one-hot range
+    assert max(stats["state_std"]) > 0.1  # real GPS/pointgoal statistics, not the identity
+    policy = load_policy(pointnav_checkpoint)
+    env = make_env("pointnav", image_size=IMAGE, split="test")
+    obs, _ = env.reset(seed=1)
+    chunk = policy.predict_action_chunk(obs)  # unbatched env observation
+    assert chunk.shape == (1, policy.config.chunk_size, 1)
+    assert set(chunk.flatten().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    env.step(chunk[0, 0].numpy())  # the env takes the policy's (1,) action as is
+    env.close()
+    # training targets: ids of any lerobot shape -> one-hot
+    assert torch.equal(policy.one_hot(torch.tensor([[2.0], [0.0]])), torch.eye(4)[[2, 0]][:, None])
+    assert policy.one_hot(torch.tensor([[1.0, 3.0]])).shape == (1, 2, 4)
+
+
+def test_velocity_objectnav_trains_with_continuous_actions(tmp_path_factory):
+    ckpt = train_on(tmp_path_factory, "objectnav", "velocity", "tiny-diffusion")
+    policy = load_policy(ckpt)
+    assert policy.config.action_space == "continuous" and policy.config.action_dim == 2
+    assert policy.config.state_dim == 3 and OBS_IMAGE_DEPTH in policy.config.camera_keys
+    env = make_env("objectnav", image_size=IMAGE, action_type="velocity", split="test")
+    obs, _ = env.reset(seed=2)
+    chunk = policy.predict_action_chunk(obs)
+    assert chunk.shape == (1, policy.config.chunk_size, 2)
+    assert env.action_space.contains(chunk[0, 0].numpy().clip(env.action_space.low, env.action_space.high))
+    env.close()
+
+
+def test_vla_eval_pointnav_report(pointnav_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    r = subprocess.run(
+        [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(pointnav_checkpoint), "--task",
+         "pointnav", "--episodes", "3", "--split", "test", "--num-envs", "2", "--videos", "1", "--out", str(out),
+         "--threads", "1", "--n-action-steps", "8"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "test" and report["action_type"] == "discrete" and "bootstrap" in report["intervals"]
+    t = report["tasks"]["pointnav"]
+    assert t["episodes"] == 3 and len(t["per_episode"]) == 3
+    assert all(2_000_000 <= e["layout_seed"] < 2_001_000 for e in t["per_episode"]), "unseen (test) houses"
+    assert t["success_rate"] == pytest.approx(t["successes"] / 3)
+    lo, hi = t["success_ci95"]
+    assert 0 <= lo <= t["success_rate"] <= hi <= 1
+    for name in ("spl", "softspl", "distance_to_goal"):
+        assert t[name] == pytest.approx(np.mean([e[name] for e in t["per_episode"]]))
+        lo, hi = t[f"{name}_ci95"]
+        assert lo <= t[name] + 1e-9 and t[name] <= hi + 1e-9
+    assert t["distance_to_goal"] > 0
+    assert t["latency_ms_batch1"]["p50"] > 0 and t["latency_ms_per_call"]["n"] >= 1
+    assert (out / "topdown_pointnav.png").stat().st_size > 5000
+    videos = list((out / "videos" / "pointnav").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+class GreedyPointGoal:
+    """A stand-in policy: turn towards the point goal, walk, STOP near it (a pure function of the observation)."""
+
+    def predict_action_chunk(self, obs: dict) -> torch.Tensor:
+        return torch.tensor([[[float(greedy(s))]] for s in obs[OBS_STATE]])
+
+
+def greedy(state: np.ndarray) -> int:
+    rho, phi = float(state[0]), float(state[1])
+    if rho < 0.15:
+        return STOP
+    if abs(phi) > math.radians(20):
+        return TURN_LEFT if phi > 0 else TURN_RIGHT
+    return MOVE_FORWARD
+
+
+def test_spl_and_softspl_aggregates_equal_the_envs_per_episode_info():
+    seeds = [11, 12, 13, 14]
+    envs = [make_env("pointnav", image_size=16, split="test", max_steps=60) for _ in range(2)]
+    r = rollout_nav_task(GreedyPointGoal(), envs, seeds, n_action_steps=1, videos=0)
+    infos = []
+    env = make_env("pointnav", image_size=16, split="test", max_steps=60)
+    for seed in seeds:  # replay each episode alone and keep the env's own end-of-episode info
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(np.array([greedy(obs[OBS_STATE])], np.float32))
+            done = terminated or truncated
+        infos.append(info)
+    assert [e.seed for e in r.episodes] == seeds
+    for e, info in zip(r.episodes, infos, strict=True):
+        for name in ("success", "spl", "softspl", "distance_to_goal", "collisions"):
+            assert getattr(e, name) == info[name], name
+    s = summarize(r.episodes)
+    assert s["spl"] == pytest.approx(np.mean([i["spl"] for i in infos]), abs=1e-12)
+    assert s["softspl"] == pytest.approx(np.mean([i["softspl"] for i in infos]), abs=1e-12)
+    assert s["success_rate"] == np.mean([i["success"] for i in infos])
+    assert s["softspl"] > 0 and any(i["spl"] > 0 for i in infos), "the check needs non-trivial SPLs"
