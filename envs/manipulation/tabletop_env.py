@@ -147,6 +147,22 @@ class TabletopEnv(gym.Env):
     def close(self):
         self.scene.close()
 
+    def pose_arm(self, tool_pos: np.ndarray, tool_yaw: float = 0.0, gripper: float = -1.0, steps: int = 15):
+        """Drive the tool towards a pose for `steps` control steps without rendering, then observe.
+
+        For generating varied views cheaply (e.g. scene banks for auxiliary losses); an episode's step
+        counter and success are not touched. Returns the observation at the reached pose.
+        """
+        if self.episode is None:
+            raise RuntimeError("call reset() before pose_arm()")
+        goal = np.clip(np.asarray(tool_pos, dtype=np.float64), WORKSPACE_LOW, WORKSPACE_HIGH)
+        self._gripper_cmd = float(np.clip(gripper, -1.0, 1.0))
+        for _ in range(steps):
+            self._move_target(goal - self._target_pos, tool_yaw - self._target_yaw)
+            self._apply_control()
+            self.scene.step()
+        return self._observation()
+
     # ------------------------------------------------------------------ control
     def _move_target(self, dpos: np.ndarray, dyaw: float) -> None:
         target = np.clip(self._target_pos + dpos, WORKSPACE_LOW, WORKSPACE_HIGH)

@@ -109,7 +109,8 @@ def run_train(cfg: TrainConfig) -> int:
         + (f", auxiliary environment_state {config.env_state_dim}" if config.env_state_dim else "")
         + f" -> {out}"
     )
-    trainer = Trainer(cfg, config, demos, out)
+    scenes = scene_bank(cfg, config, out) if cfg.aux_scenes > 0 else None
+    trainer = Trainer(cfg, config, demos, out, scenes=scenes)
     n_params = sum(p.numel() for p in trainer.policy.parameters())
     n_train = sum(p.numel() for p in trainer.params)
     print(
@@ -125,3 +126,35 @@ def run_train(cfg: TrainConfig) -> int:
         return 130
     print(f"[train] done: {json.dumps(summary)}")
     return 0
+
+
+def scene_bank(cfg: TrainConfig, config, out: Path):
+    """The run's scene bank: loaded from out/ when it has the requested size, else rendered and saved."""
+    from .scenes import SceneBank, generate_scene_bank
+
+    if config.env_state_dim == 0:
+        raise VlaUserError(
+            "--aux-scenes needs a dataset recorded by `vla collect` (with observation.environment_state) "
+            "and --aux-weight > 0"
+        )
+    path = out / "scene_bank.safetensors"
+    if path.is_file():
+        bank = SceneBank.load(path)
+        if len(bank) == cfg.aux_scenes:
+            return bank
+    record = Path(cfg.dataset) / "meta" / "vla_collect.json"
+    if not record.is_file():
+        raise VlaUserError(f"--aux-scenes needs a local dataset recorded by `vla collect` ({record} is missing)")
+    settings = json.loads(record.read_text())["settings"]
+    print(f"[train] rendering a scene bank of {cfg.aux_scenes} labelled scenes for the auxiliary loss")
+    bank = generate_scene_bank(
+        cfg.aux_scenes,
+        list(settings["tasks"]),
+        settings.get("split", "train"),
+        int(settings["image_size"]),
+        config.camera_keys,
+        seed=cfg.seed,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    bank.save(path)
+    return bank

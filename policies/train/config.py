@@ -21,7 +21,8 @@ class TrainConfig:
     pause_at: int | None = None
     """Stop after this step and save; rerunning the same command continues exactly (train in sessions)."""
     max_minutes: float | None = None
-    """Stop early after this much wall-clock training time (for equal-budget comparisons)."""
+    """Wall-clock training budget (for equal-budget comparisons). After 20 timed steps the LR schedule is
+    fitted to the steps that fit in the budget (at most --steps), so the cosine decay ends with it."""
     batch_size: int = 64
     lr: float = 3e-4
     """Peak AdamW learning rate (linear warm-up, cosine decay)."""
@@ -34,6 +35,13 @@ class TrainConfig:
     """Weight of the auxiliary loss that predicts the dataset's privileged `observation.environment_state`
     (target/goal positions recorded by `vla collect`) from the backbone; 0 disables. Ignored when the
     dataset has no such feature. The trained policy never takes it as an input."""
+    aux_scenes: int = 0
+    """Also render this many labelled scenes from the suite the dataset was collected in (a scene bank: new
+    layouts, instructions and arm poses, no actions) for the auxiliary loss, so grounding generalizes
+    beyond the demonstrations' layouts. Needs a `vla collect` dataset with environment_state; rendered
+    once into out/scene_bank.safetensors. 0 disables."""
+    aux_scene_batch: int = 32
+    """Scenes per training step from the scene bank."""
     image_size: int | None = None
     """Resize camera images to this square size; default: the dataset's own resolution."""
     chunk_size: int | None = None

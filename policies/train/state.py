@@ -29,6 +29,7 @@ class Progress:
     epoch: int = 0
     position: int = 0  # batches consumed in the current epoch
     elapsed_s: float = 0.0
+    schedule_steps: int = 0  # length of the LR schedule; 0 = --steps (set from --max-minutes once measured)
 
 
 def optimizer_to_safetensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

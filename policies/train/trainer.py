@@ -21,7 +21,7 @@ from vla.constants import OBS_ENV_STATE
 from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
-from vla.policy.modeling_vla import VLAPolicy
+from vla.policy.modeling_vla import AUX_SCENES, VLAPolicy
 
 from .augment import augment_images
 from .config import TrainConfig
@@ -31,14 +31,28 @@ from .state import Progress, load_training_state, save_training_state
 STEP_SEED_STRIDE = 1_000_003
 
 
-def lr_lambda(warmup: int, total: int):
+CALIBRATION_STEPS = 20  # steps timed before a --max-minutes run fixes the length of its LR schedule
+
+
+def lr_lambda(warmup: int, total):
+    """Linear warm-up then cosine decay to 0 at `total()` steps (a callable: budgets fix it mid-run)."""
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
+        progress = (step - warmup) / max(1, total() - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return f
+
+
+def budget_schedule_steps(cfg: TrainConfig, step: int, elapsed_s: float) -> int:
+    """Steps that fit in --max-minutes at the measured speed (at most --steps), so that the cosine
+    schedule ends when the budget does instead of being cut off at a high learning rate."""
+    remaining_s = cfg.max_minutes * 60 - elapsed_s
+    per_step = elapsed_s / max(step, 1)
+    fit = step + int(0.97 * remaining_s / max(per_step, 1e-9))  # a little slack for saving and logging
+    return max(min(cfg.steps, fit), step + 1)
 
 
 class EMA:
@@ -62,10 +76,10 @@ class EMA:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, config: VLAConfig, demos: DemoDataset, out: Path):
+    def __init__(self, cfg: TrainConfig, config: VLAConfig, demos: DemoDataset, out: Path, scenes=None):
         from accelerate import Accelerator
 
-        self.cfg, self.demos, self.out = cfg, demos, out
+        self.cfg, self.demos, self.out, self.scenes = cfg, demos, out, scenes
         cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
         self.accelerator = Accelerator(cpu=cpu)
         torch.manual_seed(cfg.seed)
@@ -75,9 +89,11 @@ class Trainer:
             self.policy.aux.set_stats(demos.stats[OBS_ENV_STATE])
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
-        self.ema = EMA(self.params, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.progress = Progress()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.warmup_steps, lambda: self.progress.schedule_steps or cfg.steps)
+        )
+        self.ema = EMA(self.params, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.last_dir = out / "checkpoints" / "last"
         if cfg.resume and (self.last_dir / "training_state").is_dir():
             self.progress = load_training_state(
@@ -122,7 +138,7 @@ class Trainer:
         loss_value, stop_reason = float("nan"), "steps"
         self.model.train()
         try:
-            while p.step < cfg.steps:
+            while p.step < (p.schedule_steps or cfg.steps):
                 if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
                     stop_reason = "max_minutes"
                     break
@@ -137,6 +153,8 @@ class Trainer:
                     g = torch.Generator().manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
                     cams = {k: batch[k] for k in self.policy.config.camera_keys}
                     batch.update(augment_images(cams, g))
+                if self.scenes is not None:
+                    batch[AUX_SCENES] = self._scene_batch(p.step, acc.device)
                 loss, info = self.model(batch)
                 acc.backward(loss)
                 if cfg.grad_clip > 0:
@@ -149,6 +167,10 @@ class Trainer:
                 p.step += 1
                 loss_value = float(loss.detach())
                 p.elapsed_s = time.perf_counter() - t_start
+                if cfg.max_minutes is not None and not p.schedule_steps and p.step >= CALIBRATION_STEPS:
+                    p.schedule_steps = budget_schedule_steps(cfg, p.step, p.elapsed_s)
+                    bar.total = p.schedule_steps
+                    bar.refresh()
                 if p.step % cfg.log_every == 0 or p.step == cfg.steps:
                     self._log(writer, loss_value, info, p)
                     bar.set_postfix(loss=f"{loss_value:.4f}", sps=f"{self._samples_per_s(start_step, p):.0f}")
@@ -159,6 +181,8 @@ class Trainer:
             self.save()
             bar.close()
             raise
+        if stop_reason == "steps" and p.schedule_steps and p.schedule_steps < cfg.steps:
+            stop_reason = "max_minutes"
         bar.close()
         self.save()
         summary = {
@@ -177,6 +201,15 @@ class Trainer:
         if writer:
             writer.close()
         return summary
+
+    def _scene_batch(self, step: int, device) -> dict:
+        g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + 17)
+        idx = torch.randint(len(self.scenes), (self.cfg.aux_scene_batch,), generator=g)
+        sb = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.scenes.batch(idx).items()}
+        if self.cfg.augment:
+            cams = {k: sb[k] for k in self.policy.config.camera_keys}
+            sb.update(augment_images(cams, g))
+        return sb
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
         steps = p.step if total else p.step - start_step

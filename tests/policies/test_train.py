@@ -1,6 +1,7 @@
 """`vla train` on real LeRobot datasets: exact resume, overfitting a handful of demos, bad input."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,18 @@ def test_dataset_missing_a_feature_and_mismatched_action_dims(tmp_path, pick_dem
     with pytest.raises(VlaUserError):
         run_train(TrainConfig(dataset=str(other), out=out, policy="tiny-l1", steps=2, batch_size=8))
     assert (out / "checkpoints/last/training_state/model.safetensors").read_bytes() == before
+
+
+def test_budget_fits_the_lr_schedule_to_the_steps_that_fit():
+    from vla.policies.train.config import TrainConfig
+    from vla.policies.train.trainer import budget_schedule_steps, lr_lambda
+
+    cfg = TrainConfig(dataset="unused", steps=10_000, max_minutes=1.0)
+    # 20 steps took 10 s: 50 s remain at 0.5 s/step -> 97 more steps (3% slack), well under --steps.
+    assert budget_schedule_steps(cfg, step=20, elapsed_s=10.0) == 20 + 97
+    cfg.steps = 100
+    assert budget_schedule_steps(cfg, step=20, elapsed_s=10.0) == 100  # --steps stays an upper bound
+    f = lr_lambda(warmup=10, total=lambda: 117)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(117) == pytest.approx(0.0, abs=1e-12)
+    assert f(10 + 107 // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 53 / 107)))

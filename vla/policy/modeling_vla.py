@@ -24,6 +24,7 @@ from .ensembling import make_ensembler
 from .normalization import Normalizer
 
 ACTION_IS_PAD = "action_is_pad"
+AUX_SCENES = "aux_scenes"  # a nested batch of labelled scenes that trains only the auxiliary head
 
 
 def prepare_images(
@@ -126,6 +127,11 @@ class VLAPolicy(nn.Module):
             aux_loss = self.aux.loss(cond.cognition, env_state)
             loss = loss + self.config.aux_loss_weight * aux_loss
             info = {**info, "aux_loss": float(aux_loss.detach())}
+        scenes = batch.get(AUX_SCENES)
+        if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
+            scene_loss = self.aux.loss(self.encode(scenes).cognition, scenes[OBS_ENV_STATE].to(self.device))
+            loss = loss + self.config.aux_loss_weight * scene_loss
+            info = {**info, "aux_scene_loss": float(scene_loss.detach())}
         return loss, info
 
     def one_hot(self, ids: torch.Tensor) -> torch.Tensor:
