@@ -2,6 +2,11 @@
 observation-to-command latency, inference latency and CPU use, at 20 Hz and 50 Hz.
 
     python bench/bench_ros_control.py [--preset vla-l1] [--seconds 20] [--rates 20 50] [--out bench_ros_control.json]
+        [--load 2] [--priority 50] [--threads 0] [--sleep-model 10]
+
+--load N adds N busy-looping processes (a reproducible stand-in for other jobs on the machine);
+--priority / --threads set the node's control_priority / num_threads (default: the node's defaults);
+--sleep-model MS replaces inference by a sleep of MS ms (no CPU, no GIL): what the model itself costs the loop.
 
 A synthetic robot (96x96 scene + wrist images, joint states, tool pose at 30 Hz) runs in a subprocess;
 the server runs in this process exactly as `vla serve` does (lifecycle node, control + inference threads).
@@ -90,11 +95,28 @@ def make_checkpoint(preset: str, out: Path) -> Path:
     return save_policy(VLAPolicy(make_config(preset)), out / preset)
 
 
-def measure(server, rate_hz: float, seconds: float) -> dict:
+def busy_loop() -> None:
+    """Subprocess: burn one core's worth of CPU (pure Python) until killed."""
+    while True:
+        pass
+
+
+def sleeping_model(ms: float, chunk: np.ndarray):
+    def infer(obs):
+        time.sleep(ms / 1e3)
+        return chunk
+
+    return infer
+
+
+def measure(server, rate_hz: float, seconds: float, sleep_model_ms: float = 0.0) -> dict:
     from rclpy.parameter import Parameter
 
     server.set_parameters([Parameter("control_rate_hz", value=float(rate_hz))])
     server.trigger_configure()
+    if sleep_model_ms > 0:
+        cfg = server.policy.config
+        server.worker._infer = sleeping_model(sleep_model_ms, np.zeros((cfg.chunk_size, cfg.action_dim)))
     server.trigger_activate()
     time.sleep(3.0)  # warm-up: first chunks, caches
     for r in (server.periods, server.latencies, server.obs_to_command):
@@ -138,10 +160,17 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[20.0, 50.0])
     ap.add_argument("--min-remaining", type=int, default=-1, help="min_remaining_actions parameter")
     ap.add_argument("--out", default="bench_ros_control.json")
+    ap.add_argument("--load", type=int, default=0, help="busy-looping processes running during the measurement")
+    ap.add_argument("--priority", type=int, default=None, help="control_priority parameter (SCHED_FIFO; 0 = off)")
+    ap.add_argument("--threads", type=int, default=None, help="num_threads parameter (0 = cores - 1)")
+    ap.add_argument("--sleep-model", type=float, default=0.0, help="replace inference by a sleep of this many ms")
     ap.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--busy", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.publisher:
         return run_publisher(30.0, 96)
+    if args.busy:
+        return busy_loop()
     isolate()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -155,26 +184,32 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ros_"))
     ckpt = Path(args.checkpoint) if args.checkpoint else make_checkpoint(args.preset, tmp)
     pub = subprocess.Popen([sys.executable, __file__, "--publisher"], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    busy = [subprocess.Popen([sys.executable, __file__, "--busy"]) for _ in range(args.load)]
     rclpy.init()
-    server = PolicyServerNode(
-        parameter_overrides=[
-            Parameter("checkpoint", value=str(ckpt)),
-            Parameter("instruction", value="pick up the red cube"),
-            Parameter("min_remaining_actions", value=args.min_remaining),
-        ]
-    )
+    overrides = [
+        Parameter("checkpoint", value=str(ckpt)),
+        Parameter("instruction", value="pick up the red cube"),
+        Parameter("min_remaining_actions", value=args.min_remaining),
+    ]
+    if args.priority is not None:
+        overrides.append(Parameter("control_priority", value=args.priority))
+    if args.threads is not None:
+        overrides.append(Parameter("num_threads", value=args.threads))
+    server = PolicyServerNode(parameter_overrides=overrides)
     executor = SingleThreadedExecutor()
     executor.add_node(server)
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
     results = []
+    load_before = os.getloadavg()[0]
     try:
         for rate in args.rates:
-            results.append(measure(server, rate, args.seconds))
+            results.append(measure(server, rate, args.seconds, args.sleep_model))
             print(f"{rate:g} Hz done", file=sys.stderr)
     finally:
-        pub.terminate()
-        pub.wait(10)
+        for proc in [pub, *busy]:
+            proc.terminate()
+            proc.wait(10)
         executor.shutdown()
         server.trigger_shutdown()
         server.destroy_node()
@@ -183,7 +218,9 @@ def main() -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())  # fmt: skip
     report = {"machine": f"{cpu}, {os.cpu_count()} cores", "preset": args.preset, "seconds": args.seconds,
-              "load_avg_1min": os.getloadavg()[0], "results": results}  # fmt: skip
+              "load_avg_1min": os.getloadavg()[0], "load_avg_1min_before": load_before, "busy_processes": args.load,
+              "control_priority": server.params.control_priority, "torch_threads": server.params.torch_threads,
+              "sleep_model_ms": args.sleep_model, "results": results}  # fmt: skip
     Path(args.out).write_text(json.dumps(report, indent=2))
     cols = ["rate_hz", "period_p50_ms", "period_p99_ms", "jitter_p99_ms", "missed_periods", "hold_ticks",
             "chunks", "inference_p50_ms", "obs_to_command_p50_ms", "cpu_percent_of_one_core"]  # fmt: skip

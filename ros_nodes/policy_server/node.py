@@ -16,6 +16,7 @@ two: one command per new observation, stamped with it, chunks executed as in-pro
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 import time
@@ -387,7 +388,21 @@ class PolicyServerNode(LifecycleNode):
             self.get_logger().warning(text)
 
     # ------------------------------------------------------------------ control thread
+    def _raise_control_priority(self) -> None:
+        """SCHED_FIFO for this (the control) thread only: ticks then preempt ordinary processes and threads."""
+        prio = self.params.control_priority
+        if prio <= 0 or not hasattr(os, "sched_setscheduler"):
+            return
+        try:
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_FIFO, os.sched_param(prio))
+        except OSError as e:
+            self.get_logger().info(
+                f"control thread at normal priority (SCHED_FIFO {prio} not permitted: {e.strerror}); allow it with "
+                "CAP_SYS_NICE or an rtprio limit, or set control_priority 0 to silence this"
+            )
+
     def _control_loop(self) -> None:
+        self._raise_control_priority()
         period = self._period
         next_tick = time.monotonic()
         last = None

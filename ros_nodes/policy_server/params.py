@@ -103,6 +103,16 @@ class ServerParams:
         ),
     )
 
+    control_priority: int = field(
+        default=50,
+        metadata=_doc(
+            "SCHED_FIFO real-time priority (1-99) of the control thread, so other processes' load cannot delay "
+            "its ticks; used when the process may set it (root, CAP_SYS_NICE or an rtprio limit in "
+            "/etc/security/limits.conf), else the thread runs at normal priority and the log says so. 0 = never",
+            min=0,
+            max=99,
+        ),
+    )
     sync_mode: bool = field(
         default=False,
         metadata=_doc(

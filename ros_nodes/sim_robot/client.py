@@ -131,11 +131,15 @@ class SimRobotClient:
             return {**self.observation, TASK: self.instruction}
 
     def wait_step(self, after_stamp_ns: int, timeout: float = 30.0) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """After an action: the next observation (None when the episode ended) and the episode status."""
+        """After an action: the next observation (None when the episode ended) and the episode status.
+
+        The sim publishes an observation's /sim/episode status right after it, with the same stamp: wait for
+        both, so the status returned is the one of the observation returned."""
         self.wait_for(
             lambda: (
-                self.stamp_ns > after_stamp_ns
-                or (self.status is not None and self.status["done"] and self.status["stamp_ns"] > after_stamp_ns)
+                self.status is not None
+                and self.status["stamp_ns"] > after_stamp_ns
+                and (self.status["done"] or self.stamp_ns >= self.status["stamp_ns"])
             ),
             timeout,
             "observation or end of episode",
