@@ -43,6 +43,7 @@ BASELINES = ("lerobot-diffusion", "lerobot-act")
 QUICK = {
     "episodes_per_task": 2,
     "minutes": 0.25,
+    "aux_scenes": 32,
     "eval_episodes": 1,
     "latency_repeats": 5,
     "num_envs": 1,
@@ -67,7 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-steps",
         type=int,
         default=100_000,
-        help="step cap; also the cosine LR horizon, so under a time budget the LR stays near its peak",
+        help="step cap; under a time budget the cosine LR schedule is fitted to the steps that fit (all policies)",
+    )
+    p.add_argument(
+        "--aux-scenes",
+        type=int,
+        default=4000,
+        help="scene bank for our policies' auxiliary grounding loss (0: off); its render time is taken out of "
+        "each of our policies' budget, so the wall-clock comparison stays fair",
     )
     p.add_argument("--baseline-lr", type=float, default=None, help="peak LR of lerobot's policies (preset: 1e-4)")
     p.add_argument("--chunk-size", type=int, default=None, help="action chunk H for all policies (default: ours)")
@@ -139,7 +147,7 @@ def prepare_dataset(args: argparse.Namespace, tasks: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- training
-def train_ours(name: str, demos, args, dataset: Path, overrides: dict):
+def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=None, scene_minutes: float = 0.0):
     from vla.policies.train.config import TrainConfig
     from vla.policies.train.trainer import Trainer
     from vla.policy.checkpoint import load_policy
@@ -153,6 +161,7 @@ def train_ours(name: str, demos, args, dataset: Path, overrides: dict):
         action_dim=demos.action.shape[1],
         state_names=tuple(demos.state_names),
         action_names=tuple(demos.action_names),
+        env_state_dim=demos.env_state.shape[1] if demos.env_state is not None else 0,
     )
     out = args.out / "train" / name
     shutil.rmtree(out, ignore_errors=True)
@@ -162,14 +171,14 @@ def train_ours(name: str, demos, args, dataset: Path, overrides: dict):
         policy=name,
         out=out,
         steps=args.max_steps,
-        max_minutes=args.minutes,
+        max_minutes=args.minutes - scene_minutes,
         batch_size=args.batch_size,
         seed=args.seed,
         resume=False,
         device="cpu",
         save_every=10**9,
     )
-    trainer = Trainer(cfg, config, demos, out)
+    trainer = Trainer(cfg, config, demos, out, scenes=scenes)
     params = sum(p.numel() for p in trainer.policy.parameters())
     trainable = sum(p.numel() for p in trainer.params)
     summary = trainer.train()
@@ -379,12 +388,27 @@ def main(argv: list[str] | None = None) -> int:
         "ensembling": ensembling,
         "policies": {},
     }
+    scenes, scene_minutes = None, 0.0
+    if args.aux_scenes > 0 and demos.env_state is not None and any(n in OURS for n in args.policies):
+        from vla.policies.train.scenes import generate_scene_bank
+
+        settings = json.loads((dataset / "meta" / "vla_collect.json").read_text())["settings"]
+        t0 = time.perf_counter()
+        scenes = generate_scene_bank(
+            args.aux_scenes, list(settings["tasks"]), settings["split"], int(settings["image_size"]),
+            ours_default.camera_keys, seed=args.seed,
+        )  # fmt: skip
+        scene_minutes = (time.perf_counter() - t0) / 60
+        print(f"[bench] scene bank: {args.aux_scenes} scenes in {scene_minutes * 60:.0f} s (charged to ours)")
+        if scene_minutes >= args.minutes:
+            raise SystemExit(f"the scene bank took {scene_minutes:.1f} min, the whole budget; lower --aux-scenes")
+    report["aux_scenes"] = {"scenes": args.aux_scenes if scenes is not None else 0, "minutes": round(scene_minutes, 2)}
     trained: dict = {}  # kept for the interleaved latency measurement at the end
     for name in args.policies:
         print(f"\n[bench] === {name} ===", flush=True)
         load_before = os.getloadavg()[0]
         if name in OURS:
-            policy, summary, info = train_ours(name, demos, args, dataset, shared)
+            policy, summary, info = train_ours(name, demos, args, dataset, shared, scenes, scene_minutes)
         else:
             policy, summary, info = train_lerobot(name, demos, args, shared)
         print(

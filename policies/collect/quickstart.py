@@ -25,13 +25,14 @@ class QuickstartConfig:
 
     out: Path = Path("outputs/quickstart")
     """Output directory: dataset/, report/ (dataset previews), train/, eval/ and SUMMARY.md."""
-    episodes: int = 5
+    episodes: int = 30
     """Successful demonstrations per task."""
     policy: str = "vla-diffusion"
     """Policy preset to train (see `vla train --help`)."""
-    train_minutes: float = 0.0
-    """Wall-clock training budget in minutes; 0 (default until the policy targets are met) stops after the
-    dataset report. Try --episodes 25 --train-minutes 12 for the whole loop."""
+    train_minutes: float = 12.0
+    """Wall-clock training budget in minutes (the LR schedule is fitted to it); 0 stops after the dataset report."""
+    aux_scenes: int = 2000
+    """Labelled scenes rendered for the auxiliary grounding loss (`vla train --aux-scenes`); 0 disables."""
     eval_episodes: int = 10
     """Evaluation episodes per task."""
     seed: int = 0
@@ -45,8 +46,8 @@ class QuickstartConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise VlaUserError(f"--episodes must be at least 1, got {self.episodes}")
-        if self.train_minutes < 0 or self.eval_episodes < 1:
-            raise VlaUserError("--train-minutes must be >= 0 and --eval-episodes >= 1")
+        if self.train_minutes < 0 or self.eval_episodes < 1 or self.aux_scenes < 0:
+            raise VlaUserError("--train-minutes and --aux-scenes must be >= 0 and --eval-episodes >= 1")
         if self.ros2_episodes < 0:
             raise VlaUserError(f"--ros2-episodes must be >= 0 (0 disables the ROS 2 stage), got {self.ros2_episodes}")
 
@@ -86,7 +87,7 @@ def run_quickstart(cfg: QuickstartConfig) -> int:
         rc = run_train(
             TrainConfig(
                 dataset=str(collect_cfg.out), policy=cfg.policy, out=train_out, steps=100_000,
-                max_minutes=cfg.train_minutes, seed=cfg.seed,
+                max_minutes=cfg.train_minutes, seed=cfg.seed, aux_scenes=cfg.aux_scenes,
             )
         )  # fmt: skip
         if rc:

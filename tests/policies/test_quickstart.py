@@ -8,7 +8,7 @@ import sys
 def test_quickstart_end_to_end(tmp_path):
     out = tmp_path / "qs"
     args = ["quickstart", "--out", out, "--episodes", "1", "--policy", "tiny-l1", "--train-minutes", "0.1",
-            "--eval-episodes", "1", "--image-size", "48"]  # fmt: skip
+            "--eval-episodes", "1", "--image-size", "48", "--aux-scenes", "8", "--ros2-episodes", "0"]  # fmt: skip
     r = subprocess.run(
         [sys.executable, "-m", "vla.cli.main", *map(str, args)], capture_output=True, text=True, timeout=900
     )

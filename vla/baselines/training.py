@@ -19,7 +19,7 @@ from vla.errors import VlaUserError
 from vla.policies.train.augment import augment_images
 from vla.policies.train.config import TrainConfig
 from vla.policies.train.data import DemoDataset
-from vla.policies.train.trainer import EMA, STEP_SEED_STRIDE, lr_lambda
+from vla.policies.train.trainer import CALIBRATION_STEPS, EMA, STEP_SEED_STRIDE, budget_schedule_steps, lr_lambda
 
 from .modeling_lerobot import LeRobotBaseline
 
@@ -38,7 +38,10 @@ def train_baseline(policy: LeRobotBaseline, demos: DemoDataset, cfg: TrainConfig
     """Train in place until cfg.steps or cfg.max_minutes; leaves the EMA weights in the policy. Returns a summary."""
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = policy.make_optimizer()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, cfg.steps))
+    horizon = {"steps": 0}  # the LR schedule's length: fitted to --max-minutes once measured, as in Trainer
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(cfg.warmup_steps, lambda: horizon["steps"] or cfg.steps)
+    )
     ema = EMA(params, cfg.ema_decay) if cfg.ema_decay > 0 else None
     cams = policy.config.camera_keys
     step, epoch, batches, position = 0, 0, epoch_batches(len(demos), cfg.batch_size, cfg.seed, 0), 0
@@ -46,7 +49,7 @@ def train_baseline(policy: LeRobotBaseline, demos: DemoDataset, cfg: TrainConfig
     policy.train()
     bar = tqdm(total=cfg.steps, desc=f"train {policy.config.preset}", unit="step", disable=not progress)
     t_start = time.perf_counter()
-    while step < cfg.steps:
+    while step < (horizon["steps"] or cfg.steps):
         if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
             stop_reason = "max_minutes"
             break
@@ -72,11 +75,16 @@ def train_baseline(policy: LeRobotBaseline, demos: DemoDataset, cfg: TrainConfig
             ema.update(step)
         step += 1
         loss_value = float(loss.detach())
+        if cfg.max_minutes is not None and not horizon["steps"] and step >= CALIBRATION_STEPS:
+            horizon["steps"] = budget_schedule_steps(cfg, step, time.perf_counter() - t_start)
+            bar.total = horizon["steps"]
         if step % cfg.log_every == 0:
             losses.append((step, loss_value))
             bar.set_postfix(loss=f"{loss_value:.4f}")
         bar.update(1)
     elapsed = time.perf_counter() - t_start
+    if stop_reason == "steps" and horizon["steps"] and horizon["steps"] < cfg.steps:
+        stop_reason = "max_minutes"
     bar.close()
     if ema:
         ema.swap()  # evaluate the averaged weights, as `vla train` checkpoints do
