@@ -256,13 +256,3 @@ def test_privileged_state_is_target_and_goal_position():
         from vla.envs.manipulation.tasks.push import in_goal
 
         assert in_goal(goal, u.episode.direction), (seed, u.episode.direction, goal)
-
-
-def test_importing_vla_envs_imports_no_simulator():
-    """A Habitat env server runs in a Python environment without MuJoCo; registration must not need it."""
-    code = "import sys, vla.envs; print('mujoco' in sys.modules, vla.envs.TASK_NAMES)"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    from vla.envs.manipulation.tasks import TASKS
-
-    assert r.stdout.strip() == f"False {tuple(TASKS)}"
