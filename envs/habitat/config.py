@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from vla.errors import VlaUserError, did_you_mean
 
+from ..image_size import image_hw
 from .episodes import TASK_TYPES
 
 # per task: (turn angle in degrees, success distance in m, max episode steps)
@@ -62,11 +63,7 @@ class HabitatConfig:
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        if isinstance(self.image_size, int):
-            return (self.image_size, self.image_size)
-        if len(self.image_size) != 2:
-            raise VlaUserError(f"image size {self.image_size!r} must be an int or (height, width)")
-        return (int(self.image_size[0]), int(self.image_size[1]))
+        return image_hw(self.image_size)
 
     def for_task(self, task: str) -> tuple[float, float, int]:
         """(turn angle deg, success distance m, max steps) with the task's defaults filled in."""

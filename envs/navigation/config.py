@@ -8,9 +8,9 @@ from typing import Literal
 
 from vla.errors import VlaUserError
 
+from ..image_size import MAX_IMAGE, MIN_IMAGE, image_hw
 from .splits import resolve_split
 
-MIN_IMAGE, MAX_IMAGE = 16, 480  # the offscreen framebuffer is 640x480
 ACTION_TYPES = ("discrete", "velocity")
 
 
@@ -94,8 +94,4 @@ class NavConfig:
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        if isinstance(self.image_size, int):
-            return (self.image_size, self.image_size)
-        if len(self.image_size) != 2:
-            raise VlaUserError(f"image size {self.image_size!r} must be an int or (height, width)")
-        return (int(self.image_size[0]), int(self.image_size[1]))
+        return image_hw(self.image_size)
