@@ -2,14 +2,17 @@
 observation-to-command latency, inference latency and CPU use, at 20 Hz and 50 Hz.
 
     python bench/bench_ros_control.py [--preset vla-l1] [--seconds 20] [--rates 20 50] [--out bench_ros_control.json]
-        [--load 2] [--priority 50] [--threads 0] [--sleep-model 10]
+        [--load 2] [--priority 50] [--threads 0] [--sleep-model 10] [--control-process on|off]
 
 --load N adds N busy-looping processes (a reproducible stand-in for other jobs on the machine);
 --priority / --threads set the node's control_priority / num_threads (default: the node's defaults);
 --sleep-model MS replaces inference by a sleep of MS ms (no CPU, no GIL): what the model itself costs the loop.
+--control-process on|off sets the node's control_process (default: the node's default, on): the control loop
+in its own process, or a control thread in the server process (the old design, for before/after runs).
 
 A synthetic robot (96x96 scene + wrist images, joint states, tool pose at 30 Hz) runs in a subprocess;
-the server runs in this process exactly as `vla serve` does (lifecycle node, control + inference threads).
+the server runs in this process exactly as `vla serve` does (lifecycle node, executor + inference threads,
+the control loop in its own process or in a thread). CPU use counts this process and the control process.
 As root the script re-runs itself in a loopback-only network namespace (`unshare --net`), so DDS never
 leaves the machine. The checkpoint is an untrained policy of the chosen preset (the timing does not
 depend on the weights) unless --checkpoint is given.
@@ -109,6 +112,18 @@ def sleeping_model(ms: float, chunk: np.ndarray):
     return infer
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of another live process (0 when there is none)."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct_ms(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) * 1e3) if len(values) else float("nan")
+
+
 def measure(server, rate_hz: float, seconds: float, sleep_model_ms: float = 0.0) -> dict:
     from rclpy.parameter import Parameter
 
@@ -120,17 +135,22 @@ def measure(server, rate_hz: float, seconds: float, sleep_model_ms: float = 0.0)
     server.trigger_activate()
     time.sleep(3.0)  # warm-up: first chunks, caches
     for r in (server.periods, server.latencies, server.obs_to_command):
-        r._values.clear()
+        r.clear()
     missed0, holds0, pub0 = server.missed_periods, server.holds, server.published
     chunks0 = server.worker.computed
+    load = os.getloadavg()[0]
+    control_pid = server.diagnostic_values()["control_process_pid"]
+    child0 = _cpu_seconds(control_pid)
     ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
     time.sleep(seconds)
     ru1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
+    child_cpu = _cpu_seconds(control_pid) - child0
     periods = np.array(server.periods.values())
     latencies = np.array(server.latencies.values())
     o2c = np.array(server.obs_to_command.values())
     result = {
         "rate_hz": rate_hz,
+        "load_avg_1min": load,
         "ticks": int(len(periods) + 1),
         "period_p50_ms": float(np.percentile(periods, 50) * 1e3),
         "period_p99_ms": float(np.percentile(periods, 99) * 1e3),
@@ -141,11 +161,14 @@ def measure(server, rate_hz: float, seconds: float, sleep_model_ms: float = 0.0)
         "commands": int(server.published - pub0),
         "hold_ticks": int(server.holds - holds0),
         "chunks": int(server.worker.computed - chunks0),
-        "inference_p50_ms": float(np.percentile(latencies, 50) * 1e3),
-        "inference_p95_ms": float(np.percentile(latencies, 95) * 1e3),
-        "obs_to_command_p50_ms": float(np.percentile(o2c, 50) * 1e3) if len(o2c) else float("nan"),
-        "obs_to_command_p95_ms": float(np.percentile(o2c, 95) * 1e3) if len(o2c) else float("nan"),
-        "cpu_percent_of_one_core": 100.0 * ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall,
+        "inference_p50_ms": _pct_ms(latencies, 50),
+        "inference_p95_ms": _pct_ms(latencies, 95),
+        "obs_to_command_p50_ms": _pct_ms(o2c, 50),
+        "obs_to_command_p95_ms": _pct_ms(o2c, 95),
+        "cpu_percent_of_one_core": 100.0
+        * ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) + child_cpu)
+        / wall,
+        "control_process_cpu_percent": 100.0 * child_cpu / wall,
     }
     server.trigger_deactivate()
     server.trigger_cleanup()
@@ -164,6 +187,7 @@ def main() -> None:
     ap.add_argument("--priority", type=int, default=None, help="control_priority parameter (SCHED_FIFO; 0 = off)")
     ap.add_argument("--threads", type=int, default=None, help="num_threads parameter (0 = cores - 1)")
     ap.add_argument("--sleep-model", type=float, default=0.0, help="replace inference by a sleep of this many ms")
+    ap.add_argument("--control-process", choices=["on", "off"], default=None, help="control_process parameter")
     ap.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--busy", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -195,6 +219,8 @@ def main() -> None:
         overrides.append(Parameter("control_priority", value=args.priority))
     if args.threads is not None:
         overrides.append(Parameter("num_threads", value=args.threads))
+    if args.control_process is not None:
+        overrides.append(Parameter("control_process", value=args.control_process == "on"))
     server = PolicyServerNode(parameter_overrides=overrides)
     executor = SingleThreadedExecutor()
     executor.add_node(server)
@@ -220,11 +246,13 @@ def main() -> None:
     report = {"machine": f"{cpu}, {os.cpu_count()} cores", "preset": args.preset, "seconds": args.seconds,
               "load_avg_1min": os.getloadavg()[0], "load_avg_1min_before": load_before, "busy_processes": args.load,
               "control_priority": server.params.control_priority, "torch_threads": server.params.torch_threads,
+              "control_process": server.params.control_process,
               "sleep_model_ms": args.sleep_model, "results": results}  # fmt: skip
     Path(args.out).write_text(json.dumps(report, indent=2))
-    cols = ["rate_hz", "period_p50_ms", "period_p99_ms", "jitter_p99_ms", "missed_periods", "hold_ticks",
-            "chunks", "inference_p50_ms", "obs_to_command_p50_ms", "cpu_percent_of_one_core"]  # fmt: skip
-    print(f"machine: {report['machine']}, load {report['load_avg_1min']:.1f}; policy {args.preset}")
+    cols = ["rate_hz", "load_avg_1min", "period_p50_ms", "period_p99_ms", "jitter_p99_ms", "missed_periods",
+            "hold_ticks", "chunks", "inference_p50_ms", "obs_to_command_p50_ms", "cpu_percent_of_one_core"]  # fmt: skip
+    where = "control process" if server.params.control_process else "control thread"
+    print(f"machine: {report['machine']}, load {report['load_avg_1min']:.1f}; policy {args.preset}; {where}")
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))

@@ -15,6 +15,8 @@ import threading
 
 import numpy as np
 
+from .shared_command import STEP, SharedCommand
+
 
 class AsyncChunker:
     def __init__(self, min_remaining: int):
@@ -87,3 +89,66 @@ class AsyncChunker:
         with self._lock:
             self._chunk, self._index, self._pending = None, 0, False
             self._epoch += 1
+
+
+class SharedChunker:
+    """AsyncChunker's server half when the control process executes the chunks (control_process.py).
+
+    The control process owns the step counter (ticks executed since it started) and executes, at step k,
+    action k - start of the chunk in shared memory. Here the server decides when to request the next chunk
+    and installs finished ones with `start` = the step they were requested at, which skips the actions
+    of the ticks that elapsed during inference exactly as `AsyncChunker.offer` does.
+    """
+
+    def __init__(self, min_remaining: int, shared: SharedCommand):
+        self.min_remaining = min_remaining
+        self.shared = shared
+        self._lock = threading.Lock()
+        self._start, self._length, self._chunk_id = 0, 0, 0
+        self._pending = False
+        self._epoch = 0
+        self.discarded = 0
+
+    @property
+    def step(self) -> int:
+        return int(self.shared.counters[STEP])
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def remaining(self) -> int:
+        with self._lock:
+            return max(0, self._start + self._length - self.step)
+
+    def should_request(self) -> bool:
+        with self._lock:
+            if self._pending or self._start + self._length - self.step > self.min_remaining:
+                return False
+            self._pending = True
+            return True
+
+    def cancel_request(self) -> None:
+        with self._lock:
+            self._pending = False
+
+    def offer(self, chunk: np.ndarray, requested_at_step: int, epoch: int, obs_time: float = 0.0) -> int:
+        with self._lock:
+            if epoch != self._epoch:
+                self.discarded += 1
+                return -1
+            self._pending = False
+            elapsed = self.step - requested_at_step
+            if elapsed >= len(chunk):
+                self.discarded += 1
+                return -1
+            self._chunk_id += 1
+            self._start, self._length = requested_at_step, len(chunk)
+            self.shared.write_chunk(chunk, requested_at_step, self._chunk_id, obs_time)
+            return elapsed
+
+    def reset(self) -> None:
+        with self._lock:
+            self._length, self._pending = 0, False
+            self._epoch += 1
+            self.shared.clear_chunk()

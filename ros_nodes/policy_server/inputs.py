@@ -116,3 +116,4 @@ class Observation:
     joints: np.ndarray
     tool: ToolPose | None
     received: float  # time.monotonic() arrival of the oldest input in the snapshot
+    valid_until: float = float("inf")  # time.monotonic() at which the first input gets too old (timeout or stamp)

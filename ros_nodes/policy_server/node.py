@@ -2,19 +2,25 @@
 
 unconfigured --configure--> inactive: parameters checked against the checkpoint, model loaded and warmed
 up, subscriptions and (inactive) command publishers created, inference worker started.
-inactive --activate--> active: the control thread publishes one command per period.
+inactive --activate--> active: the control loop publishes one command per period.
 active --deactivate--> inactive: control stops after one last hold command.
 inactive --cleanup--> unconfigured: model freed. Any state --shutdown--> finalized: all of the above.
 
-Three threads do the work: the executor (short callbacks that store the latest messages; diagnostics at
-1 Hz), the control thread (steady clock, absolute deadlines; executes the current action chunk, holds on
-any fault), and the inference worker (computes the next chunk while the current one runs out).
+The work: the executor (short callbacks that store the latest messages; diagnostics at 1 Hz), the control
+loop (steady clock, absolute deadlines; executes the current action chunk, holds on any fault), and the
+inference worker thread (computes the next chunk while the current one runs out).
+With `control_process: true` (default) the control loop runs in its own process (control_process.py,
+started at configure) that publishes from the plan this process writes into shared memory: the chunks,
+until when the checked inputs stay valid, the tool position, the limits, e-stop. A supervisor thread here
+checks the inputs and requests chunks at the control rate, but no tick waits for it or for this
+interpreter's GIL. With `control_process: false` a control thread here does both.
 With `sync_mode: true` (lockstep simulators, deterministic eval; sync.py) a sync thread replaces the last
 two: one command per new observation, stamped with it, chunks executed as in-process eval does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import sys
@@ -45,7 +51,8 @@ from vla.ros_nodes.common.topics import TopicNames, camera_key, camera_name, cam
 from vla.ros_nodes.sim_robot.config import SimTopics
 from vla.ros_nodes.sim_robot.messages import episode_status_dict
 
-from .chunking import AsyncChunker
+from .chunking import AsyncChunker, SharedChunker
+from .control_process import ControlProcess, ControlSpec
 from .diagnostics import ERROR, LEVEL_NAMES, OK, WARN, diagnostic_array
 from .inference import InferenceWorker
 from .inputs import InputSlot, Observation, on_image, on_joint_state, on_tool_pose
@@ -53,6 +60,7 @@ from .outputs import CommandOutput, default_output_type, make_output
 from .params import LIVE_PARAMS, ServerParams
 from .ros_params import declare_server_params, read_server_params, validation_result
 from .safety import Limits, is_finite
+from .shared_command import HOLDS, MISSED, O2C_N, PERIODS_N, PUBLISHED, STALE_HOLDS, Layout, SharedCommand, SharedRing
 from .state import assemble_state, state_dim
 from .stats import RateMeter, Rolling
 from .sync import SyncStepper, common_stamp
@@ -101,7 +109,11 @@ class PolicyServerNode(LifecycleNode):
         self.output_type = ""
         self.slots: dict[str, InputSlot] = {}
         self._subs: list[Any] = []
-        self.chunker: AsyncChunker | None = None
+        self.chunker: AsyncChunker | SharedChunker | None = None
+        self._control: ControlProcess | None = None  # control_process mode
+        self._shared: SharedCommand | None = None
+        self._plan_lock = threading.Lock()  # input faults on arrival vs the supervisor's validity updates
+        self._input_faults = 0  # inputs rejected on arrival (control process mode)
         self.worker: InferenceWorker | None = None
         self.stepper: SyncStepper | None = None  # sync_mode only
         self._inputs = threading.Condition()  # sync_mode: notified when an input or the episode status arrives
@@ -123,9 +135,7 @@ class PolicyServerNode(LifecycleNode):
         self.periods, self.latencies, self.obs_to_command = Rolling(), Rolling(200), Rolling(200)
         self._new_chunk_obs_time: float | None = None  # arrival of the inputs behind the chunk just installed
         self.rate = RateMeter()
-        self.missed_periods = 0
-        self.published = 0
-        self.holds = 0
+        self._missed, self._published, self._holds, self._stale_holds = 0, 0, 0, 0  # in this process
         self.last_warning = ""
         self._warned_at: dict[str, float] = {}
         self._diag_pub = self.create_publisher(DiagnosticArray, self.topics.diagnostics, DIAGNOSTICS_QOS)
@@ -139,6 +149,8 @@ class PolicyServerNode(LifecycleNode):
         if result.successful and params is not None:
             if {p.name for p in parameters} <= LIVE_PARAMS:
                 self.params, self.limits = params, _limits(params)
+                if self._shared is not None:
+                    self._shared.write_limits(self.limits)
                 if params.instruction and params.instruction != self.instruction:
                     self._set_instruction(params.instruction)
             else:
@@ -170,13 +182,23 @@ class PolicyServerNode(LifecycleNode):
         self._period = self.params.control_period_s  # a changed rate applies at the next activation
         self._active_since = time.monotonic()
         sync = self.stepper is not None
-        loop, name = (self._sync_loop, "vla-sync") if sync else (self._control_loop, "vla-control")
+        if sync:
+            loop, name = self._sync_loop, "vla-sync"
+        elif self._control is not None:
+            loop, name = self._supervise_loop, "vla-supervise"
+        else:
+            loop, name = self._control_loop, "vla-control"
         self._control_thread = threading.Thread(target=loop, name=name, daemon=True)
         self._control_thread.start()
+        if self._control is not None:
+            self._control.activate(self._period)
         if sync:
             self.get_logger().info(f"active (sync mode): one {self.output_type} command per observation")
         else:
-            self.get_logger().info(f"active: {self.output_type} commands at {self.params.control_rate_hz:g} Hz")
+            where = f"control process {self._control.pid}" if self._control is not None else "control thread"
+            self.get_logger().info(
+                f"active: {self.output_type} commands at {self.params.control_rate_hz:g} Hz ({where})"
+            )
         return ret
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -249,7 +271,9 @@ class PolicyServerNode(LifecycleNode):
         self._subs.append(self.create_subscription(Bool, self.topics.estop, self._estop_cb, ESTOP_QOS))
 
         arm_joints = [j for j in p.joint_names][: len(p.joint_position_min)]
-        self.output_type, self.output = kind, make_output(kind, self, self.topics, arm_joints)
+        self.output_type = kind
+        if not p.control_process or p.sync_mode:  # else the control process owns the command publishers
+            self.output = make_output(kind, self, self.topics, arm_joints)
         n_action_steps = p.n_action_steps or cfg.n_action_steps
         if n_action_steps > cfg.chunk_size:
             raise VlaUserError(f"n_action_steps={n_action_steps} exceeds the checkpoint's chunk_size {cfg.chunk_size}")
@@ -262,7 +286,12 @@ class PolicyServerNode(LifecycleNode):
         min_remaining = p.min_remaining_actions
         if min_remaining < 0:
             min_remaining = cfg.chunk_size - n_action_steps
-        self.chunker = AsyncChunker(min(min_remaining, cfg.chunk_size - 1))
+        min_remaining = min(min_remaining, cfg.chunk_size - 1)
+        if p.control_process:
+            self._start_control_process(kind, arm_joints, Layout(cfg.chunk_size, cfg.action_dim, len(arm_joints)))
+            self.chunker = SharedChunker(min_remaining, self._shared)
+        else:
+            self.chunker = AsyncChunker(min_remaining)
         self.worker = InferenceWorker(self.policy.infer, self._on_chunk, self._on_inference_error)
         self.worker.start()
 
@@ -279,10 +308,54 @@ class PolicyServerNode(LifecycleNode):
             f"{cfg.action_dim}) on {self.params.device}; warm-up inference {1e3 * (time.perf_counter() - t0):.0f} ms"
         )
 
+    def _start_control_process(self, kind: str, arm_joints: list[str], layout: Layout) -> None:
+        t = self.topics
+        outputs = ("ee_command", "gripper_command", "joint_command", "cmd_vel")
+        topics = dataclasses.replace(t, **{k: self.resolve_topic_name(getattr(t, k)) for k in outputs})
+        self._shared = SharedCommand.create(layout)
+        self._shared.write_limits(self.limits)
+        spec = ControlSpec(
+            self._shared.name, layout, os.getpid(), f"{self.get_name()}_control", self.get_namespace(), kind,
+            topics, arm_joints, self.params.control_priority,
+        )  # fmt: skip
+        self._control = ControlProcess(spec, self._shared)
+        self._control.set_estop(self._estop.is_set())
+        error = self._control.wait_ready()
+        if error:
+            raise RuntimeError(error)
+        self.periods = SharedRing(self._shared, "periods", PERIODS_N)
+        self.obs_to_command = SharedRing(self._shared, "o2c", O2C_N, 200)
+        self.get_logger().info(f"control process {self._control.pid} ready")
+
+    def _stop_control_process(self) -> None:
+        control, shared = self._control, self._shared
+        if control is None:
+            if shared is not None:
+                self._shared = None
+                shared.close()
+            return
+        self._control = None  # counters and timing fold back into this process's
+        self._missed += control.counter(MISSED)
+        self._published += control.counter(PUBLISHED)
+        self._holds += control.counter(HOLDS)
+        self._stale_holds += control.counter(STALE_HOLDS)
+        periods, o2c = Rolling(), Rolling(200)
+        for ring, rolling in ((self.periods, periods), (self.obs_to_command, o2c)):
+            for v in ring.values():
+                rolling.add(v)
+        self.periods, self.obs_to_command = periods, o2c
+        code = control.stop()
+        if code not in (0, None):
+            self.get_logger().warning(f"control process exited with code {code}")
+        self._shared = None
+        shared.close()
+
     def _teardown(self) -> None:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        self.chunker = None
+        self._stop_control_process()
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs, self.slots = [], {}
@@ -307,11 +380,29 @@ class PolicyServerNode(LifecycleNode):
                 self._input_count += 1
                 self._inputs.notify()
 
+    def _stop_plan_on_bad_input(self, slot: InputSlot, reason: str | None) -> None:
+        """Control process: an input rejected (or stamped too old) on arrival stops the plan now, not at the
+        supervisor's next check, which this process's load can delay."""
+        shared = self._shared
+        if shared is None or self._control_thread is None:
+            return
+        if reason is None and self.params.max_stamp_age_s > 0:
+            p = self.params
+            _, reason = slot.check(time.monotonic(), self.get_clock().now().nanoseconds, 1e9, p.max_stamp_age_s)
+        if reason is not None:
+            with self._plan_lock:
+                self._input_faults += 1
+                shared.write_inputs(0.0, None)
+            chunker = self.chunker
+            if chunker is not None:
+                chunker.reset()  # as after any hold: the current plan is void
+
     def _image_cb(self, slot: InputSlot):
         def cb(msg: Image) -> None:
             reason = on_image(slot, msg)
             if reason:
                 self.warn_throttled(slot.topic, f"rejected image on {slot.topic}: {reason}")
+            self._stop_plan_on_bad_input(slot, reason)
             self._input_arrived()
 
         return cb
@@ -320,12 +411,14 @@ class PolicyServerNode(LifecycleNode):
         reason = on_joint_state(self.slots[OBS_STATE], msg, self.params.joint_names)
         if reason:
             self.warn_throttled(self.topics.joint_states, f"rejected {self.topics.joint_states}: {reason}")
+        self._stop_plan_on_bad_input(self.slots[OBS_STATE], reason)
         self._input_arrived()
 
     def _tool_cb(self, msg: PoseStamped) -> None:
         reason = on_tool_pose(self.slots["tool_pose"], msg)
         if reason:
             self.warn_throttled(self.params.tool_pose_topic, f"rejected {self.params.tool_pose_topic}: {reason}")
+        self._stop_plan_on_bad_input(self.slots["tool_pose"], reason)
         self._input_arrived()
 
     def _episode_cb(self, msg: DiagnosticStatus) -> None:
@@ -346,16 +439,22 @@ class PolicyServerNode(LifecycleNode):
             self.chunker.reset()  # the current plan was for the old instruction
 
     def _estop_cb(self, msg: Bool) -> None:
+        control = self._control
         if msg.data and not self._estop.is_set():
             self._estop.set()
+            if control is not None:
+                control.set_estop(True)  # the control process publishes the zero command at once
             self.get_logger().warning("e-stop engaged: holding until false on " + self.topics.estop)
             with self._cmd_lock:  # do not wait for the next tick
                 if self._control_thread is not None and self.output is not None:
                     self._hold(WARN, "e-stop engaged")
         elif not msg.data and self._estop.is_set():
+            chunker = self.chunker
+            if chunker is not None:
+                chunker.reset()  # before release: the control process must not resume the old chunk
             self._estop.clear()
-            if self.chunker is not None:
-                self.chunker.reset()
+            if control is not None:
+                control.set_estop(False)
             self.get_logger().info("e-stop released")
 
     def _on_chunk(self, chunk: np.ndarray, step: int, epoch: int, latency: float, obs_time: float) -> None:
@@ -370,7 +469,9 @@ class PolicyServerNode(LifecycleNode):
             chunker.cancel_request()
             return
         self._inference_error = None
-        if chunker.offer(chunk, step, epoch) >= 0:
+        if isinstance(chunker, SharedChunker):
+            chunker.offer(chunk, step, epoch, obs_time)  # the control process measures obs-to-command
+        elif chunker.offer(chunk, step, epoch) >= 0:
             self._new_chunk_obs_time = obs_time
 
     def _on_inference_error(self, reason: str) -> None:
@@ -414,7 +515,7 @@ class PolicyServerNode(LifecycleNode):
             late = now - next_tick
             if late >= period:  # skip the periods we slept through instead of bursting to catch up
                 skipped = int(late // period)
-                self.missed_periods += skipped
+                self._missed += skipped
                 next_tick += skipped * period
             if last is not None:
                 self.periods.add(now - last)
@@ -434,6 +535,10 @@ class PolicyServerNode(LifecycleNode):
             return
         self._stop_control.set()
         thread.join(5.0)
+        if self._control is not None:
+            if not self._control.deactivate():  # it publishes the last hold, then idles
+                self.get_logger().warning("the control process did not acknowledge deactivation within 2 s")
+            return
         with self._cmd_lock:
             if self.output is not None:
                 self.output.hold()  # leave the robot stopped, not coasting on the last velocity
@@ -441,14 +546,17 @@ class PolicyServerNode(LifecycleNode):
     def _snapshot(self, now: float) -> tuple[Observation | None, str | None]:
         ros_now = self.get_clock().now().nanoseconds
         p = self.params
-        values, oldest = {}, now
+        values, oldest, valid_until = {}, now, now + p.obs_timeout_s
         for key, slot in self.slots.items():
             sample, reason = slot.check(now, ros_now, p.obs_timeout_s, p.max_stamp_age_s)
             if reason is not None:
                 return None, reason
             values[key], oldest = sample.value, min(oldest, sample.received)
+            valid_until = min(valid_until, sample.received + p.obs_timeout_s)
+            if p.max_stamp_age_s > 0:  # when the stamp gets too old, on this clock
+                valid_until = min(valid_until, now + p.max_stamp_age_s - (ros_now - sample.stamp_ns) * 1e-9)
         images = {k: v for k, v in values.items() if k not in (OBS_STATE, "tool_pose")}
-        return Observation(images, values[OBS_STATE], values.get("tool_pose"), oldest), None
+        return Observation(images, values[OBS_STATE], values.get("tool_pose"), oldest, valid_until), None
 
     def _tick(self, now: float) -> None:
         chunker, output = self.chunker, self.output
@@ -474,7 +582,7 @@ class PolicyServerNode(LifecycleNode):
                 chunker.reset()
                 return self._hold(ERROR, "holding: non-finite action")
             output.publish(action, obs, self._period, self.limits)
-            self.published += 1
+            self._published += 1
             obs_time, self._new_chunk_obs_time = self._new_chunk_obs_time, None
             if obs_time is not None:  # first command from a new chunk: how old are the inputs behind it?
                 self.obs_to_command.add(time.monotonic() - obs_time)
@@ -484,8 +592,52 @@ class PolicyServerNode(LifecycleNode):
         """Publish the output's hold command (caller holds _cmd_lock) and report why."""
         if self.output is not None:
             self.output.hold(stamp_ns)
-        self.holds += 1
+        self._holds += 1
         self._set_status(level, reason)
+
+    # ------------------------------------------------------------------ supervisor thread (control_process)
+    def _supervise_loop(self) -> None:
+        """Input checks and chunk requests at the control rate; the control process publishes."""
+        period, next_check = self._period, time.monotonic()
+        while not self._stop_control.wait(max(0.0, next_check - time.monotonic())):
+            now = time.monotonic()
+            try:
+                self._supervise(now)
+            except Exception as e:  # the control process holds once the plan's validity runs out
+                self._shared.write_inputs(0.0, None)
+                self.warn_throttled("control", f"supervisor check failed: {type(e).__name__}: {e}")
+                self._set_status(ERROR, f"supervisor check failed: {e}")
+            next_check = max(next_check + period, now)
+
+    def _supervise(self, now: float) -> None:
+        chunker, control, shared = self.chunker, self._control, self._shared
+        if not control.process.is_alive():
+            code = control.process.exitcode
+            return self._set_status(ERROR, f"the control process exited (code {code}); no commands are published")
+        if self._estop.is_set():
+            return self._set_status(WARN, "e-stop engaged")
+        faults = self._input_faults
+        obs, reason = self._snapshot(now)
+        if obs is None:
+            starting = reason.startswith("no message") and now - self._active_since < self.params.obs_timeout_s
+            chunker.reset()
+            shared.write_inputs(0.0, None)
+            return self._set_status(WARN if starting else ERROR, f"holding: {reason}")
+        if not self.instruction:
+            shared.write_inputs(0.0, None)
+            return self._set_status(WARN, f"holding: no instruction yet (publish on {self.topics.instruction})")
+        with self._plan_lock:
+            if faults != self._input_faults:  # a bad input arrived after the snapshot: keep the plan stopped
+                return
+            shared.write_inputs(obs.valid_until, None if obs.tool is None else obs.tool.position)
+        if chunker.should_request():
+            policy_obs = {**obs.images, OBS_STATE: assemble_state(obs.joints, obs.tool), TASK: self.instruction}
+            self.worker.submit(policy_obs, chunker.step, chunker.epoch, obs.received)
+        if chunker.remaining() == 0:
+            if self._inference_error:
+                return self._set_status(ERROR, f"holding: {self._inference_error}")
+            return self._set_status(WARN, "holding: waiting for the next action chunk")
+        self._set_status(OK, "publishing commands")
 
     # ------------------------------------------------------------------ sync thread (sync_mode)
     def _sync_loop(self) -> None:
@@ -547,24 +699,56 @@ class PolicyServerNode(LifecycleNode):
                 self.stepper.reset()
                 return self._hold(ERROR, "holding: non-finite action", stamp)
             self.output.publish(action, obs, self._period, self.limits, stamp)
-            self.published += 1
+            self._published += 1
             self.obs_to_command.add(time.monotonic() - arrived)
             self._set_status(OK, "publishing commands (sync mode)")
 
-    # ------------------------------------------------------------------ diagnostics
     def _set_status(self, level: int, message: str) -> None:
         changed = level != self.level
         self.level, self.status_message = level, message
         if changed and level != OK:
             self.publish_diagnostics()  # faults are reported now, not at the next 1 Hz tick
 
+    # ------------------------------------------------------------------ counters (this process + control process)
+    def _count(self, local: int, index: int) -> int:
+        control = self._control
+        return local + (0 if control is None else control.counter(index))
+
+    @property
+    def missed_periods(self) -> int:
+        return self._count(self._missed, MISSED)
+
+    @property
+    def published(self) -> int:
+        return self._count(self._published, PUBLISHED)
+
+    @property
+    def holds(self) -> int:
+        return self._count(self._holds, HOLDS)
+
+    def control_rate(self, now: float, window_s: float = 2.0) -> float:
+        shared = self._shared
+        if shared is None:
+            return self.rate.rate(now)
+        if now - float(shared.last_tick[0]) > window_s:
+            return 0.0
+        periods, total, n = self.periods.values(), 0.0, 0
+        for v in reversed(periods):
+            if total + v > window_s:
+                break
+            total, n = total + v, n + 1
+        return n / total if total > 0 else 0.0
+
+    # ------------------------------------------------------------------ diagnostics
     def diagnostic_values(self) -> dict[str, Any]:
-        worker, chunker = self.worker, self.chunker
+        worker, chunker, control = self.worker, self.chunker, self._control
         return {
             "lifecycle_state": self._state_machine.current_state[1],
             "output_type": self.output_type,
             "control_rate_target_hz": self.params.control_rate_hz,
-            "control_rate_hz": self.rate.rate(time.monotonic()),
+            "control_rate_hz": self.control_rate(time.monotonic()),
+            "control_process_pid": 0 if control is None else control.pid,
+            "stale_plan_holds": self._count(self._stale_holds, STALE_HOLDS),
             "period_p50_ms": self.periods.percentile_ms(50),
             "period_p99_ms": self.periods.percentile_ms(99),
             "missed_periods": self.missed_periods,

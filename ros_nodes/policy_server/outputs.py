@@ -7,7 +7,9 @@ commands and knows how to hold: what "stop" means for that interface.
   + /gripper_command. Hold = a trajectory with no points, which ros2_control's
   joint_trajectory_controller (and the sim robot) read as "stop and hold the current position".
 - twist: /cmd_vel Twist for mobile bases. Hold = zero twist.
-Publishers are lifecycle publishers: nothing goes out unless the node is active. Commands are stamped
+On the server's lifecycle node the publishers are lifecycle publishers: nothing goes out unless the node is
+active; on the control process's plain node (control_process.py) they are ordinary ones, and that process
+publishes only while the server is active. Commands are stamped
 with the node's clock, or with `stamp_ns` (sync mode: the stamp of the observation they answer). The
 gripper command goes out before the arm command, so a lockstep sim, which steps on the arm command, has both.
 """
@@ -35,6 +37,12 @@ class CommandOutput:
 
     def __init__(self, node: Any, topics: TopicNames):
         self.node = node
+        self._lifecycle = hasattr(node, "create_lifecycle_publisher")
+
+    def _create_publisher(self, msg_type: Any, topic: str) -> Any:
+        if self._lifecycle:
+            return self.node.create_lifecycle_publisher(msg_type, topic, COMMAND_QOS)
+        return self.node.create_publisher(msg_type, topic, COMMAND_QOS)
 
     def publish(
         self, action: np.ndarray, obs: Observation, dt: float, limits: Limits, stamp_ns: int | None = None
@@ -46,7 +54,10 @@ class CommandOutput:
 
     def destroy(self) -> None:
         for pub in self._publishers():
-            self.node.destroy_lifecycle_publisher(pub)
+            if self._lifecycle:
+                self.node.destroy_lifecycle_publisher(pub)
+            else:
+                self.node.destroy_publisher(pub)
 
     def _publishers(self) -> list[Any]:
         return []
@@ -58,8 +69,8 @@ class CommandOutput:
 
 
 class _GripperMixin:
-    def _init_gripper(self, node: Any, topics: TopicNames) -> None:
-        self.gripper_pub = node.create_lifecycle_publisher(Float64, topics.gripper_command, COMMAND_QOS)
+    def _init_gripper(self, topics: TopicNames) -> None:
+        self.gripper_pub = self._create_publisher(Float64, topics.gripper_command)
         self.gripper_value: float | None = None
 
     def _publish_gripper(self, value: float | None) -> None:
@@ -74,8 +85,8 @@ class EeTwistOutput(_GripperMixin, CommandOutput):
 
     def __init__(self, node: Any, topics: TopicNames):
         super().__init__(node, topics)
-        self.twist_pub = node.create_lifecycle_publisher(TwistStamped, topics.ee_command, COMMAND_QOS)
-        self._init_gripper(node, topics)
+        self.twist_pub = self._create_publisher(TwistStamped, topics.ee_command)
+        self._init_gripper(topics)
 
     def _publishers(self) -> list[Any]:
         return [self.twist_pub, self.gripper_pub]
@@ -105,8 +116,8 @@ class JointTrajectoryOutput(_GripperMixin, CommandOutput):
     def __init__(self, node: Any, topics: TopicNames, joint_names: list[str]):
         super().__init__(node, topics)
         self.joint_names = list(joint_names)
-        self.traj_pub = node.create_lifecycle_publisher(JointTrajectory, topics.joint_command, COMMAND_QOS)
-        self._init_gripper(node, topics)
+        self.traj_pub = self._create_publisher(JointTrajectory, topics.joint_command)
+        self._init_gripper(topics)
 
     def _publishers(self) -> list[Any]:
         return [self.traj_pub, self.gripper_pub]
@@ -141,7 +152,7 @@ class BaseTwistOutput(CommandOutput):
 
     def __init__(self, node: Any, topics: TopicNames):
         super().__init__(node, topics)
-        self.pub = node.create_lifecycle_publisher(Twist, topics.cmd_vel, COMMAND_QOS)
+        self.pub = self._create_publisher(Twist, topics.cmd_vel)
 
     def _publishers(self) -> list[Any]:
         return [self.pub]

@@ -106,11 +106,20 @@ class ServerParams:
     control_priority: int = field(
         default=50,
         metadata=_doc(
-            "SCHED_FIFO real-time priority (1-99) of the control thread, so other processes' load cannot delay "
-            "its ticks; used when the process may set it (root, CAP_SYS_NICE or an rtprio limit in "
+            "SCHED_FIFO real-time priority (1-99) of the control loop (process or thread), so other processes' "
+            "load cannot delay its ticks; used when the process may set it (root, CAP_SYS_NICE or an rtprio limit in "
             "/etc/security/limits.conf), else the thread runs at normal priority and the log says so. 0 = never",
             min=0,
             max=99,
+        ),
+    )
+    control_process: bool = field(
+        default=True,
+        metadata=_doc(
+            "run the control loop in its own process (started at configure), which publishes the commands "
+            "from the action chunks the server writes into shared memory, so that the executor and the model "
+            "(other Python threads: the GIL) cannot delay its ticks. false = a control thread in the server "
+            "process. Ignored in sync_mode"
         ),
     )
     sync_mode: bool = field(

@@ -29,6 +29,10 @@ class Rolling:
         with self._lock:
             return list(self._values)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -60,6 +60,15 @@ def _moving(robot):
     return [m for _, m in robot.since("ee", 0) if m.twist.linear.x != 0]
 
 
+def _process_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a live process, None once it is gone (or a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if fields[0] in "ZX" else (fields[0], int(fields[1]))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_shuts_down_cleanly_with_exit_0(constant_checkpoint, tmp_path, robot_factory, wait, sig):
     params = tmp_path / "params.yaml"
@@ -71,6 +80,8 @@ def test_signal_shuts_down_cleanly_with_exit_0(constant_checkpoint, tmp_path, ro
             wait(lambda: len(_moving(robot)) >= 10 or proc.poll() is not None, timeout=STARTUP_S)
             assert proc.poll() is None, proc.communicate()[1]
             diag = robot.last_diag()
+            control_pid = int(diag["control_process_pid"])  # the control loop's own process (default)
+            assert control_pid > 0 and _process_state(control_pid)[1] == proc.pid
             proc.send_signal(sig)
             _, stderr = proc.communicate(timeout=30)
         finally:
@@ -85,6 +96,26 @@ def test_signal_shuts_down_cleanly_with_exit_0(constant_checkpoint, tmp_path, ro
     assert diag["instruction"] == "pick it"
     v = last.twist.linear
     assert (v.x, v.y, v.z, last.twist.angular.z) == (0.0, 0.0, 0.0, 0.0)  # left the robot stopped
+    assert _process_state(control_pid) is None  # no orphaned control process
+
+
+def test_control_process_stops_the_robot_and_exits_when_the_server_is_killed(constant_checkpoint, robot_factory, wait):
+    with fake_robot(robot_factory) as robot:
+        proc = _serve("--checkpoint", constant_checkpoint, "--instruction", "pick it")
+        try:
+            wait(lambda: len(_moving(robot)) >= 5 or proc.poll() is not None, timeout=STARTUP_S)
+            assert proc.poll() is None, proc.communicate()[1]
+            control_pid = int(robot.last_diag()["control_process_pid"])
+            proc.kill()  # SIGKILL: no shutdown transition; the control process notices its parent is gone
+            proc.communicate(timeout=30)
+            wait(lambda: _process_state(control_pid) is None, timeout=5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(0.3)
+        last = robot.last("ee")
+    v = last.twist.linear
+    assert (v.x, v.y, v.z, last.twist.angular.z) == (0.0, 0.0, 0.0, 0.0)  # its last command was a hold
 
 
 def _one_line_error(proc: subprocess.Popen) -> str:

@@ -4,6 +4,7 @@ lifecycle. Each test runs the real node (in this process, own rclpy context) wit
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,10 +101,11 @@ def test_twist_output_for_a_mobile_base(checkpoint_factory, serve, wait):
     assert msg.angular.z == pytest.approx(-2.5, abs=1e-4)
 
 
-def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_checkpoint, serve, wait):
+@pytest.mark.parametrize("control_process", [True, False], ids=["control_process", "control_thread"])
+def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_checkpoint, serve, wait, control_process):
     from rclpy.lifecycle import TransitionCallbackReturn as R
 
-    with serve(constant_checkpoint, autostart=False) as (server, robot):
+    with serve(constant_checkpoint, autostart=False, control_process=control_process) as (server, robot):
         assert server.trigger_configure() == R.SUCCESS
         assert server.policy is not None
         time.sleep(0.6)
@@ -118,8 +120,13 @@ def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_chec
         time.sleep(0.5)
         assert all(not np.any(_lin(m)) for _, m in robot.since("ee", t_off))
         assert len(robot.since("ee", t_off + 0.2)) == 0
+        control_pid = server.diagnostic_values()["control_process_pid"]
+        assert (control_pid > 0) == control_process
         assert server.trigger_cleanup() == R.SUCCESS
         assert server.policy is None and server.worker is None
+        assert server.diagnostic_values()["control_process_pid"] == 0
+        if control_process:  # cleanup ends the control process (configure starts a new one)
+            assert not Path(f"/proc/{control_pid}").exists()
         assert server.trigger_configure() == R.SUCCESS  # and it can be configured again
         assert server.trigger_activate() == R.SUCCESS
         t1 = time.monotonic()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from vla.ros_nodes.common.image import ImageError, image_to_numpy
-from vla.ros_nodes.policy_server.chunking import AsyncChunker
+from vla.ros_nodes.policy_server.chunking import AsyncChunker, SharedChunker
 from vla.ros_nodes.policy_server.params import ServerParams
 from vla.ros_nodes.policy_server.safety import Limits, base_twist, ee_twist_command, joint_targets
+from vla.ros_nodes.policy_server.shared_command import STEP, Layout, SharedCommand
 from vla.ros_nodes.policy_server.state import assemble_state, joint_positions, tool_pose_from_msg
 
 LIMITS = Limits(0.3, 2.5, np.array([0.15, -0.36, 0.025]), np.array([0.66, 0.36, 0.40]), -np.ones(5), np.ones(5))
@@ -47,6 +48,45 @@ def test_async_chunk_skips_the_steps_that_elapsed_during_inference():
     epoch = c.epoch
     c.reset()
     assert c.offer(chunk, c.step, epoch) == -1 and c.pop() is None  # results from before a hold are void
+
+
+def test_shared_chunks_execute_the_actions_of_the_in_process_chunker():
+    """The control process (step counter + plan in shared memory, read through the seqlock) executes, tick by
+    tick, the actions AsyncChunker.pop gives for the same requests and arrival times."""
+    writer = SharedCommand.create(Layout(chunk_size=8, action_dim=2, n_joints=5))
+    reader = SharedCommand.attach(writer.name, writer.layout)
+    try:
+        writer.write_limits(LIMITS)
+        writer.write_inputs(float("inf"), np.array([0.4, 0.0, 0.2]))
+        local, shared = AsyncChunker(min_remaining=3), SharedChunker(3, writer)
+        step, arrivals = 0, {}  # arrivals: tick -> (chunk, step it was requested at)
+        executed_local, executed_shared = [], []
+        for tick in range(40):
+            if tick in arrivals:
+                chunk, at = arrivals.pop(tick)
+                assert local.offer(chunk, at, local.epoch) == shared.offer(chunk, at, shared.epoch)
+            if tick == 25:  # a hold (bad input): both forget the plan and any request in flight
+                local.reset(), shared.reset()
+            plan, current = reader.read_plan()
+            action = plan.action(step)
+            executed_shared.append(None if action is None else float(action[0]))
+            step += 1
+            writer.counters[STEP] = step  # what the control process writes after each tick
+            local_action = local.pop()
+            executed_local.append(None if local_action is None else float(local_action[0]))
+            assert local.should_request() == shared.should_request()
+            if local._pending and not any(at == local.step for _, at in arrivals.values()):
+                chunk = np.stack([np.arange(8.0) + 100 * tick, np.zeros(8)], axis=1)
+                arrivals.setdefault(tick + 1 + tick % 3, (chunk, local.step))  # 0-2 ticks of inference
+        assert current and plan.limits.max_linear_speed == 0.3 and plan.has_tool
+        assert executed_shared == executed_local
+        assert sum(a is not None for a in executed_local) > 25  # chunks were executed, not only holds
+        writer.seq[0] += 1  # a write in progress (odd sequence): the reader uses its last consistent copy
+        stale, current = reader.read_plan()
+        assert not current and stale is plan
+    finally:
+        reader.close()
+        writer.close()
 
 
 def test_ee_twist_is_clipped_to_workspace_then_speed():
