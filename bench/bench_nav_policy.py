@@ -63,7 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_nav_policy"))
     parser.add_argument("--tasks", default="pointnav,objectnav", help="comma list of navigation tasks")
-    parser.add_argument("--policy", default="vla-l1", help="vla-l1 learns fastest here (see README)")
+    parser.add_argument(
+        "--policy", default="vla-categorical", help="preset; vla-categorical trains discrete actions with cross-entropy"
+    )
     parser.add_argument("--action-type", default="discrete", choices=["discrete", "velocity"])
     parser.add_argument("--episodes", type=int, default=200, help="demonstrations per task (train-split houses)")
     parser.add_argument("--image-size", type=int, default=64)

@@ -61,7 +61,9 @@ def run_train(cfg: TrainConfig) -> int:
         torch.set_num_threads(cfg.threads)
 
     overrides = {"chunk_size": cfg.chunk_size} if cfg.chunk_size else {}
-    probe = make_config(cfg.policy, **overrides)  # validates the preset name before any heavy work
+    # Validates the preset name and chunk size before any heavy work. A 2-class discrete probe builds for every
+    # head, the discrete-only ones included; the real action space comes from the dataset below.
+    probe = make_config(cfg.policy, **overrides, action_space="discrete(2)", action_dim=2)
     if cfg.image_size is not None and not (16 <= cfg.image_size <= 512):
         raise VlaUserError(f"--image-size {cfg.image_size} is out of range; use 16..512")
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
@@ -69,8 +71,9 @@ def run_train(cfg: TrainConfig) -> int:
     action_dim = demos.action.shape[1]
     n_discrete = demos_discrete_actions(demos)
     if n_discrete:
-        action_dim = n_discrete  # trained as one-hot scores; the policy returns the argmax index
+        action_dim = n_discrete  # one-hot targets; the policy returns the argmax index
         overrides["ensembling"] = "none"
+        overrides["n_action_steps"] = 1  # closed loop: re-plan after every discrete step (a few ms per call)
     config = make_config(
         cfg.policy,
         **overrides,
@@ -84,6 +87,11 @@ def run_train(cfg: TrainConfig) -> int:
         env_state_dim=demos.env_state.shape[1] if demos.env_state is not None and cfg.aux_weight > 0 else 0,
         aux_loss_weight=cfg.aux_weight,
     )
+    if n_discrete and not type(config.head).discrete_actions_only:
+        print(
+            f"[train] note: head '{config.head_name}' fits the {n_discrete} one-hot scores of a discrete action "
+            f"space; the categorical head (--policy vla-categorical) trains them with cross-entropy"
+        )
     old_model = saved_config(out)
     if cfg.resume and old_model is not None:
         new_model = json.loads(json.dumps(config.to_dict()))

@@ -15,8 +15,9 @@ from vla.backbones.base import BackboneOutput
 from vla.errors import VlaUserError
 from vla.heads import HEADS, ActionHead
 
-HEAD_NAMES = ["diffusion", "flow", "tokens", "l1"]
+HEAD_NAMES = ["diffusion", "flow", "tokens", "l1", "categorical"]
 GENERATIVE = {"diffusion", "flow"}
+CLASSIFIERS = {"categorical"}  # discrete action spaces: targets are normalized one-hot vectors
 B, H, A = 4, 8, 5  # chunks, chunk length, action dims
 COND_DIM, N_TOKENS = 32, 6
 
@@ -40,8 +41,17 @@ def make_head(name: str, seed: int = 0, **overrides) -> ActionHead:
     return cls(config, COND_DIM, A, H)
 
 
-def target_actions(seed: int = 0) -> torch.Tensor:
-    return torch.rand(B, H, A, generator=torch.Generator().manual_seed(seed)) * 1.8 - 0.9
+def target_actions(seed: int = 0, name: str = "") -> torch.Tensor:
+    """(B, H, A) normalized targets: uniform in [-0.9, 0.9], or one-hot in {-1, 1} for a classifier head."""
+    g = torch.Generator().manual_seed(seed)
+    if name in CLASSIFIERS:
+        return one_hot_targets(torch.randint(0, A, (B, H), generator=g))
+    return torch.rand(B, H, A, generator=g) * 1.8 - 0.9
+
+
+def one_hot_targets(classes: torch.Tensor) -> torch.Tensor:
+    """(...,) class indices -> (..., A) one-hot normalized to [-1, 1], as the policy hands them to a head."""
+    return torch.nn.functional.one_hot(classes, A).float() * 2 - 1
 
 
 def randn(*shape: int, seed: int) -> torch.Tensor:
@@ -91,6 +101,9 @@ def test_config_json_round_trip(name):
         ("flow", {"num_inference_steps": 0}, "num_inference_steps"),
         ("tokens", {"n_bins": 1}, "n_bins"),
         ("l1", {"num_layers": 0}, "num_layers"),
+        ("categorical", {"decoding": "top_p"}, "decoding"),
+        ("categorical", {"temperature": 0.0}, "temperature"),
+        ("categorical", {"class_weights": (1.0, -1.0)}, "class_weights"),
     ],
 )
 def test_config_rejects_bad_values(name, overrides, message):
@@ -102,7 +115,7 @@ def test_config_rejects_bad_values(name, overrides, message):
 @pytest.mark.parametrize("name", HEAD_NAMES)
 def test_loss_is_finite_and_every_parameter_learns(name):
     head = make_head(name)
-    cond, actions = fake_cond(), target_actions()
+    cond, actions = fake_cond(), target_actions(name=name)
     valid = torch.ones(B, H, dtype=torch.bool)
     loss, info = head.compute_loss(cond, actions, valid)
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -121,7 +134,7 @@ def test_loss_is_finite_and_every_parameter_learns(name):
 @pytest.mark.parametrize("name", HEAD_NAMES)
 def test_padded_steps_do_not_affect_the_loss(name):
     head = make_head(name)
-    cond, actions = fake_cond(), target_actions()
+    cond, actions = fake_cond(), target_actions(name=name)
     valid = torch.ones(B, H, dtype=torch.bool)
     valid[:, -3:] = False
     garbage = actions.clone()
@@ -138,7 +151,7 @@ def test_padded_steps_do_not_affect_the_loss(name):
 @pytest.mark.parametrize("name", HEAD_NAMES)
 def test_sample_shape_range_and_determinism(name):
     head = make_head(name).eval()
-    train(head, fake_cond(), target_actions(), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
+    train(head, fake_cond(), target_actions(name=name), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
     cond = fake_cond(seed=1)
     noise = randn(B, H, A, seed=2)
     out = head.sample(cond, noise=noise)
@@ -160,7 +173,7 @@ def test_sample_shape_range_and_determinism(name):
 @pytest.mark.parametrize("name", HEAD_NAMES)
 def test_masked_backbone_tokens_are_ignored(name):
     head = make_head(name).eval()
-    train(head, fake_cond(), target_actions(), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
+    train(head, fake_cond(), target_actions(name=name), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
     cond = fake_cond(seed=1)
     tokens = cond.tokens.clone()
     tokens[~cond.mask] = randn(int((~cond.mask).sum()), COND_DIM, seed=9) * 100
@@ -194,11 +207,60 @@ def test_token_bins_round_trip():
     assert (head.bin_centers[head.discretize(values)] - values).abs().max() <= 1 / n + 1e-6
 
 
+def test_categorical_decodes_one_hot_and_samples_from_its_distribution():
+    head = make_head("categorical").eval()
+    cond = fake_cond(seed=1)
+    logits = head.logits(cond)
+    out = head.sample(cond)
+    assert set(out.unique().tolist()) == {-1.0, 1.0} and torch.equal((out > 0).sum(-1), torch.ones(B, H).long())
+    assert torch.equal(out.argmax(-1), logits.argmax(-1))
+    sampler = make_head("categorical", decoding="sample").eval()
+    sampler.load_state_dict(head.state_dict())
+    noise = randn(B, H, A, seed=2)
+    assert torch.equal(sampler.sample(cond, noise=noise), sampler.sample(cond, noise=noise.clone()))
+    # Gumbel-max through the normal CDF: class frequencies over many draws follow softmax(logits).
+    draws = torch.stack([sampler.sample(cond, noise=randn(B, H, A, seed=100 + i)).argmax(-1) for i in range(400)])
+    freq = torch.nn.functional.one_hot(draws, A).float().mean(0)  # (B, H, A)
+    assert (freq - logits.softmax(-1)).abs().max() < 0.1
+    with pytest.raises(VlaUserError, match="class_weights has 2 entries"):
+        make_head("categorical", class_weights=(1.0, 2.0))
+
+
+def test_categorical_class_weights_scale_each_steps_cross_entropy():
+    weights = (5.0, 1.0, 1.0, 1.0, 1.0)
+    head = make_head("categorical", class_weights=weights)
+    cond, actions = fake_cond(), target_actions(name="categorical")
+    valid = torch.ones(B, H, dtype=torch.bool)
+    valid[0, -2:] = False
+    loss, _ = head.compute_loss(cond, actions, valid)
+    target = actions.argmax(-1)
+    ce = torch.nn.functional.cross_entropy(head.logits(cond).flatten(0, 1), target.flatten(), reduction="none")
+    w = torch.tensor(weights)[target].flatten() * valid.flatten()
+    torch.testing.assert_close(loss, (ce * w).sum() / w.sum())
+
+
+def test_categorical_overfits_rare_stop_steps():
+    """Imbalanced classes as in navigation demos (class 0 = STOP on 1 step in 16): cross-entropy fits every
+    step, the rare class included, where regressing one-hot scores would keep its median 'off'."""
+    classes = torch.randint(1, A, (B, H), generator=torch.Generator().manual_seed(3))
+    classes[0, 3] = classes[2, 7] = 0
+    actions = one_hot_targets(classes)
+    head = make_head("categorical")
+    cond, valid = fake_cond(), torch.ones(B, H, dtype=torch.bool)
+    loss_before = eval_loss(head, cond, actions, valid)
+    train(head, cond, actions, valid, steps=150, lr=3e-3)
+    loss_after, info = head.compute_loss(cond, actions, valid)
+    assert loss_before / loss_after.item() >= 10.0 and info["accuracy"] > 0.9
+    decoded = head.sample(cond).argmax(-1)
+    assert (decoded == classes).float().mean() > 0.9
+    assert decoded[0, 3] == 0 and decoded[2, 7] == 0, "the rare class is predicted where it is the label"
+
+
 # ------------------------------------------------------------------------------------------ checkpoints
 @pytest.mark.parametrize("name", HEAD_NAMES)
 def test_safetensors_round_trip_is_bit_exact(name, tmp_path):
     head = make_head(name)
-    train(head, fake_cond(), target_actions(), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
+    train(head, fake_cond(), target_actions(name=name), torch.ones(B, H, dtype=torch.bool), steps=5, lr=1e-3)
     path = tmp_path / "head.safetensors"
     save_file(head.state_dict(), str(path))
     fresh = make_head(name, seed=1).eval()
@@ -213,6 +275,7 @@ OVERFIT = {  # name -> (Adam steps, minimum loss reduction factor)
     "flow": (400, 10.0),
     "tokens": (200, 5.0),
     "l1": (200, 10.0),
+    "categorical": (200, 10.0),
 }
 
 
@@ -222,7 +285,7 @@ def test_overfits_four_chunks(name):
     """4 conditionings -> 4 different target chunks: the loss falls and samples land on the targets."""
     steps, min_factor = OVERFIT[name]
     head = make_head(name)
-    cond, actions = fake_cond(), target_actions()
+    cond, actions = fake_cond(), target_actions(name=name)
     valid = torch.ones(B, H, dtype=torch.bool)
     loss_before = eval_loss(head, cond, actions, valid)
     train(head, cond, actions, valid, steps=steps, lr=3e-3)
@@ -272,7 +335,7 @@ def test_print_inference_and_training_speed(capsys):
                     train_times.append(time.perf_counter() - start)
             params = sum(p.numel() for p in head.parameters()) / 1e6
             lines.append(
-                f"{name:9s} {params:5.2f} M params  sample() at batch 1: {1e3 * min(times):6.2f} ms min, "
+                f"{name:11s} {params:5.2f} M params  sample() at batch 1: {1e3 * min(times):6.2f} ms min, "
                 f"{1e3 * sorted(times)[len(times) // 2]:6.2f} ms median  |  train step at batch 32: "
                 f"{1e3 * min(train_times):6.1f} ms"
             )
@@ -294,7 +357,7 @@ def test_cuda_sampling_has_no_host_sync(name, sampler):
     head = make_head(name, **overrides).cuda()
     cond = fake_cond()
     cond = BackboneOutput(cond.tokens.cuda(), cond.cognition.cuda(), cond.mask.cuda())
-    actions, valid = target_actions().cuda(), torch.ones(B, H, dtype=torch.bool, device="cuda")
+    actions, valid = target_actions(name=name).cuda(), torch.ones(B, H, dtype=torch.bool, device="cuda")
     loss, _ = head.compute_loss(cond, actions, valid)
     loss.backward()
     head.eval()
@@ -310,5 +373,8 @@ def test_cuda_sampling_has_no_host_sync(name, sampler):
     cpu_head = make_head(name, **overrides)
     cpu_head.load_state_dict({k: v.cpu() for k, v in head.state_dict().items()})
     cpu_out = cpu_head.eval().sample(fake_cond(), noise=noise.cpu())
+    if name == "categorical":  # a near-tie may flip a class
+        assert (out.cpu().argmax(-1) == cpu_out.argmax(-1)).float().mean() >= 0.9
+        return
     atol = 2.0 / head.config.n_bins + 1e-6 if name == "tokens" else 2e-3  # a near-tie may flip one bin
     torch.testing.assert_close(out.cpu(), cpu_out, rtol=0, atol=atol)

@@ -1,5 +1,6 @@
 """VLA policies on the navigation suite: training on `vla collect` nav datasets (RGB-D cameras from the
-dataset, discrete actions as one-hot, body velocity) and `vla eval --task pointnav` with SR/SPL/SoftSPL."""
+dataset, discrete actions through the categorical head, body velocity) and `vla eval --task pointnav` with
+SR/SPL/SoftSPL."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ import numpy as np
 import pytest
 import torch
 
-from vla.constants import OBS_STATE
+from vla.constants import ACTION, OBS_STATE
 from vla.envs import make_env
 from vla.envs.navigation.nav_env import MOVE_FORWARD, OBS_IMAGE_DEPTH, OBS_IMAGE_RGB, STOP, TURN_LEFT, TURN_RIGHT
+from vla.errors import VlaUserError
 from vla.policies.collect.command import collect
 from vla.policies.collect.config import CollectConfig
 from vla.policies.eval.navigation import rollout_nav_task, summarize
 from vla.policies.train.command import run_train
 from vla.policies.train.config import TrainConfig
+from vla.policies.train.data import demos_discrete_actions, load_demos
 from vla.policy.checkpoint import load_policy
+from vla.policy.configuration_vla import make_config
+from vla.policy.modeling_vla import ACTION_IS_PAD, VLAPolicy
 
 IMAGE = 32
 
@@ -39,12 +44,13 @@ def train_on(tmp_path_factory, task: str, action_type: str, policy: str) -> Path
 
 @pytest.fixture(scope="module")
 def pointnav_checkpoint(tmp_path_factory) -> Path:
-    return train_on(tmp_path_factory, "pointnav", "discrete", "tiny-l1")
+    return train_on(tmp_path_factory, "pointnav", "discrete", "tiny-categorical")
 
 
 def test_discrete_pointnav_checkpoint_uses_nav_cameras_and_returns_action_ids(pointnav_checkpoint):
     config = json.loads((pointnav_checkpoint / "config.json").read_text())
     assert config["action_space"] == "discrete(4)" and config["action_dim"] == 4 and config["ensembling"] == "none"
+    assert config["head"]["type"] == "categorical" and config["n_action_steps"] == 1  # closed loop by default
     assert set(config["camera_keys"]) == {OBS_IMAGE_RGB, OBS_IMAGE_DEPTH} and config["state_dim"] == 5
     stats = json.loads((pointnav_checkpoint / "normalization.json").read_text())
     assert stats["action_min"] == [0.0] * 4 and stats["action_max"] == [1.0] * 4  # one-hot range
@@ -60,6 +66,45 @@ def test_discrete_pointnav_checkpoint_uses_nav_cameras_and_returns_action_ids(po
     # training targets: ids of any lerobot shape -> one-hot
     assert torch.equal(policy.one_hot(torch.tensor([[2.0], [0.0]])), torch.eye(4)[[2, 0]][:, None])
     assert policy.one_hot(torch.tensor([[1.0, 3.0]])).shape == (1, 2, 4)
+
+
+def test_categorical_policy_overfits_pointnav_demo_steps(pointnav_checkpoint):
+    """The whole policy (backbone + categorical head) fits 24 demonstration frames, the STOP frames included,
+    from RGB-D + (rho, phi, GPS, compass): accuracy of the decoded first action > 0.9."""
+    data = pointnav_checkpoint.parents[3] / "data"
+    demos = load_demos(str(data), (OBS_IMAGE_DEPTH, OBS_IMAGE_RGB), (IMAGE, IMAGE))
+    demos_discrete_actions(demos)
+    stops = (demos.action[:, 0] == STOP).nonzero()[:, 0]
+    assert len(stops) == 2  # one per episode, at its end
+    idx = torch.cat([stops, torch.arange(0, len(demos), max(1, len(demos) // 22))[:22]]).unique()
+    config = make_config(
+        "tiny-categorical", camera_keys=demos.camera_keys, image_size=(IMAGE, IMAGE), state_dim=5, action_dim=4,
+        action_space="discrete(4)", chunk_size=2, n_action_steps=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    policy = VLAPolicy(config)
+    policy.normalizer.set_stats(demos.stats, OBS_STATE, ACTION)
+    batch = demos.batch(idx, config.chunk_size)
+    labels = demos.action[idx, 0].long()
+    opt = torch.optim.Adam(policy.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(80):
+        loss, info = policy(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0], losses[::10]
+    policy.eval()
+    obs = {k: v for k, v in batch.items() if k not in (ACTION, ACTION_IS_PAD)}
+    decoded = policy.predict_action_chunk(obs)[:, 0, 0].long()
+    assert (decoded == labels).float().mean() > 0.9, (decoded.tolist(), labels.tolist())
+    assert bool((decoded[labels == STOP] == STOP).all()), "STOP, 2 frames of the demos, is predicted"
+
+
+def test_categorical_head_needs_a_discrete_action_space():
+    with pytest.raises(VlaUserError, match="classifies discrete actions"):
+        make_config("tiny-categorical", action_dim=2)
 
 
 def test_velocity_objectnav_trains_with_continuous_actions(tmp_path_factory):

@@ -52,11 +52,19 @@ def fake_batch(config: VLAConfig, batch_size: int = 2, seed: int = 0) -> dict:
 @pytest.mark.parametrize("backbone,head,family", list(combos()))
 def test_build_train_step_and_roundtrip(tmp_path, backbone, head, family):
     torch.manual_seed(0)
-    config = VLAConfig(backbone=backbone_config(backbone, family), head=HEADS.get(head).config_class(), chunk_size=4)
-    if backbone == "hf_vlm":
-        config.head = HEADS.get(head).config_class.tiny()
+    head_cls = HEADS.get(head).config_class
+    # A classifier head needs a discrete action space: 5 classes, one index per chunk step in the batch.
+    discrete = {"action_space": "discrete(5)"} if head_cls.discrete_actions_only else {}
+    config = VLAConfig(
+        backbone=backbone_config(backbone, family),
+        head=head_cls.tiny() if backbone == "hf_vlm" else head_cls(),
+        chunk_size=4,
+        **discrete,
+    )
     policy = VLAPolicy(config)
     batch = fake_batch(config)
+    if discrete:
+        batch[ACTION] = np.random.default_rng(0).integers(0, 5, (2, config.chunk_size)).astype(np.float32)
     loss, info = policy(batch)
     assert torch.isfinite(loss)
     loss.backward()
@@ -69,7 +77,7 @@ def test_build_train_step_and_roundtrip(tmp_path, backbone, head, family):
     obs[TASK] = batch[TASK][:1]
     a1 = policy.predict_action_chunk(obs, noise=noise)
     a2 = policy.predict_action_chunk(obs, noise=noise)
-    assert a1.shape == (1, config.chunk_size, config.action_dim)
+    assert a1.shape == (1, config.chunk_size, 1 if discrete else config.action_dim)
     torch.testing.assert_close(a1, a2, rtol=0, atol=0)
 
     save_policy(policy, tmp_path / "ckpt")
@@ -83,6 +91,7 @@ def test_build_train_step_and_roundtrip(tmp_path, backbone, head, family):
 def test_presets_and_unknown_policy():
     for name in ("vla-diffusion", "vla-flow", "vla-tokens", "vla-l1"):
         assert make_config(name).head_name in HEADS
+    assert make_config("vla-categorical", action_space="discrete(4)", action_dim=4).head_name == "categorical"
     with pytest.raises(VlaUserError, match="did you mean 'vla-diffusion'"):
         make_config("vla-difusion")
 

@@ -19,6 +19,7 @@ from vla.backbones.base import BackboneOutput
 @dataclass
 class HeadConfig:
     name: ClassVar[str] = ""
+    discrete_actions_only: ClassVar[bool] = False  # True: the head classifies, so it needs action_space discrete(n)
 
 
 class ActionHead(nn.Module):

@@ -46,8 +46,9 @@ class VLAConfig:
     action_names: tuple[str, ...] = ()
     action_space: str = "continuous"
     """'continuous', or 'discrete(n)' for a dataset whose action is one index in 0..n-1 (the navigation
-    suite's STOP/FORWARD/LEFT/RIGHT). A discrete action is trained as its one-hot vector (action_dim = n,
-    the head's output size) and the policy returns the argmax index as a float32 (..., 1) action."""
+    suite's STOP/FORWARD/LEFT/RIGHT). A discrete action reaches the head as its one-hot vector (action_dim =
+    n): the categorical head trains cross-entropy on it, other heads regress or generate it. The policy
+    returns the argmax index as a float32 (..., 1) action."""
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -72,6 +73,11 @@ class VLAConfig:
                 )
             if self.ensembling != "none":
                 raise VlaUserError("ensembling averages continuous actions; use ensembling='none' for discrete ones")
+        elif type(self.head).discrete_actions_only:
+            raise VlaUserError(
+                f"head '{self.head_name}' classifies discrete actions but action_space is 'continuous'; use a "
+                f"regression or generative head (e.g. preset vla-l1 or vla-diffusion) for continuous actions"
+            )
         self.camera_keys = tuple(self.camera_keys)
         self.image_size = tuple(self.image_size)
         self.state_names, self.action_names = tuple(self.state_names), tuple(self.action_names)
@@ -137,6 +143,9 @@ PRESETS: dict[str, Preset] = {
     "vla-flow": Preset("embedded", "flow", "embedded backbone + flow-matching head (pi0-style)"),
     "vla-tokens": Preset("embedded", "tokens", "embedded backbone + discretized action tokens (RT-2-style)"),
     "vla-l1": Preset("embedded", "l1", "embedded backbone + L1 regression head (OpenVLA-OFT-style)"),
+    "vla-categorical": Preset(
+        "embedded", "categorical", "embedded backbone + cross-entropy head for discrete actions (navigation)"
+    ),
     "smolvlm-diffusion": Preset(
         "hf_vlm",
         "diffusion",
@@ -147,6 +156,7 @@ PRESETS: dict[str, Preset] = {
     "tiny-flow": Preset("embedded", "flow", "tiny variant for tests", tiny=True),
     "tiny-tokens": Preset("embedded", "tokens", "tiny variant for tests", tiny=True),
     "tiny-l1": Preset("embedded", "l1", "tiny variant for tests", tiny=True),
+    "tiny-categorical": Preset("embedded", "categorical", "tiny variant for tests", tiny=True),
 }
 
 

@@ -1,0 +1,82 @@
+"""Categorical head for discrete action spaces: H learned queries -> trunk -> n class logits per step.
+
+The policy hands a discrete action over as its one-hot vector, normalized to [-1, 1] (the class is the
+largest entry); this head trains masked cross-entropy on the class index and decodes a one-hot vector in
+the same normalized space (+1 for the chosen class, -1 elsewhere), so the policy's argmax reads it back.
+Unlike regressing the one-hot vector (L1: per-class medians), a rare class such as STOP still wins
+wherever it is the most likely one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vla.backbones.base import BackboneOutput
+from vla.errors import VlaUserError
+
+from ..base import ActionHead
+from ..dit import DiT
+from .configuration_categorical import CategoricalHeadConfig
+
+
+class CategoricalHead(ActionHead):
+    config_class = CategoricalHeadConfig
+    uses_noise = False  # argmax decoding; decoding='sample' reads `noise` when given (see sample())
+
+    def __init__(self, config: CategoricalHeadConfig, cond_dim: int, action_dim: int, chunk_size: int):
+        super().__init__(config, cond_dim, action_dim, chunk_size)
+        self.config: CategoricalHeadConfig = config
+        weights = config.class_weights or (1.0,) * action_dim
+        if len(weights) != action_dim:
+            raise VlaUserError(
+                f"CategoricalHeadConfig.class_weights has {len(weights)} entries; the action space has {action_dim} "
+                f"classes"
+            )
+        self.dit = DiT(config, cond_dim, use_timestep=False)
+        self.queries = nn.Parameter(torch.randn(chunk_size, config.hidden_dim) * 0.02)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden_dim, config.hidden_dim), nn.GELU(), nn.Linear(config.hidden_dim, action_dim)
+        )
+        self.register_buffer("class_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
+
+    def logits(self, cond: BackboneOutput) -> torch.Tensor:
+        """(B, H, n) class logits for every chunk step."""
+        prepared = self.dit.prepare(cond)
+        batch = prepared.cognition.shape[0]
+        h = self.dit(self.queries.expand(batch, -1, -1), prepared, self.dit.modulation(prepared.cognition))
+        return self.mlp(h)
+
+    def compute_loss(
+        self, cond: BackboneOutput, actions: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = self.logits(cond)  # (B, H, n)
+        target = actions.argmax(-1)  # (B, H): the one-hot's class
+        ce = F.cross_entropy(
+            logits.flatten(0, 1), target.flatten(), reduction="none", label_smoothing=self.config.label_smoothing
+        ).view_as(target)
+        weight = valid.to(ce.dtype) * self.class_weights[target]  # padded steps weigh 0
+        loss = (ce * weight).sum() / weight.sum().clamp_min(1e-12)
+        mask = valid.to(ce.dtype)
+        accuracy = ((logits.argmax(-1) == target).to(ce.dtype) * mask).sum() / mask.sum().clamp_min(1.0)
+        loss_value, accuracy_value = torch.stack([loss.detach(), accuracy]).tolist()
+        return loss, {"loss": loss_value, "accuracy": accuracy_value}
+
+    @torch.no_grad()
+    def sample(self, cond: BackboneOutput, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H, n) normalized one-hot: +1 for the decoded class, -1 elsewhere.
+
+        decoding='sample' draws by Gumbel-max; a given standard-normal `noise` (B, H, n) is mapped to the
+        Gumbel noise through its CDF, so sampling is deterministic given it. Argmax ignores `noise`."""
+        logits = self.logits(cond)
+        if self.config.decoding == "sample":
+            if noise is None:
+                u = torch.rand_like(logits)
+            else:
+                if noise.shape != logits.shape:
+                    raise VlaUserError(f"noise has shape {tuple(noise.shape)}; this head samples {tuple(logits.shape)}")
+                u = torch.special.ndtr(noise.to(logits.dtype))
+            u = u.clamp(1e-6, 1 - 1e-6)
+            logits = logits / self.config.temperature - torch.log(-torch.log(u))
+        return F.one_hot(logits.argmax(-1), self.action_dim).to(logits.dtype) * 2 - 1
