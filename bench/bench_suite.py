@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+from machine import machine  # noqa: E402  (bench/machine.py; scripts run from bench/)
 
 import vla.envs as E  # noqa: E402
 from vla.policies.experts import make_expert  # noqa: E402
@@ -66,18 +67,6 @@ def expert_stats(task: str, image_size: int, episodes: int, seed0: int) -> dict:
         "episodes_per_minute": episodes / elapsed * 60,
         "failed_seeds": failed,
     }
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def main() -> None:

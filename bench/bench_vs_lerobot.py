@@ -24,7 +24,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine import machine  # noqa: E402  (bench/machine.py; scripts run from bench/)
 from tqdm import tqdm  # noqa: E402
 
 OURS = ("vla-diffusion", "vla-flow", "vla-tokens", "vla-l1")
@@ -289,14 +289,6 @@ def interleaved_latency(policies: dict, task: str, image_size: tuple[int, int], 
 
 
 # ---------------------------------------------------------------------------------------- report
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def _millions(n: int) -> str:
@@ -380,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = {"chunk_size": chunk_size, "n_action_steps": n_action_steps}
 
     report = {
-        "machine": machine(),
+        "machine": machine(f"torch {torch.__version__}"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "dataset": {"path": str(dataset), "episodes": demos.num_episodes, "frames": len(demos)},
         "chunk_size": chunk_size,
