@@ -12,6 +12,11 @@ import pytest
 pytest.importorskip("rclpy", reason="needs the ros extra")
 
 PERIOD = 0.1  # conftest's control_rate_hz = 10
+ROBOT_PERIOD = 1 / 30  # conftest's FakeRobot rate
+# A bad observation reaches the server with the robot's next message, the control loop holds at its next
+# tick, and the hold travels back over DDS. Bound: one robot period + one control period + 0.25 s for
+# two DDS deliveries and scheduling on a loaded 2-core CI runner (0.34 s was seen there with 0.1 s slack).
+HOLD_BOUND_S = ROBOT_PERIOD + PERIOD + 0.25
 OK, WARN, ERROR = 0, 1, 2
 
 
@@ -58,7 +63,7 @@ def test_old_header_stamps_hold(constant_checkpoint, serve, wait):
         wait(lambda: _moving(robot, 0), timeout=15)
         robot.stamp_offset_s = -2.0  # fresh messages carrying 2 s old stamps (e.g. a lagging driver)
         t0 = time.monotonic()
-        assert _holds_from(robot, t0, wait) < 2 * PERIOD + 0.1
+        assert _holds_from(robot, t0, wait) < HOLD_BOUND_S
         diag = wait(lambda: robot.last_diag().get("level") == ERROR and robot.last_diag())
         assert "header stamp is" in diag["message"] and "max_stamp_age_s=0.5" in diag["message"]
 
@@ -71,7 +76,7 @@ def test_nan_observation_is_never_acted_on(constant_checkpoint, serve, wait, fie
         values[1] = float("nan")
         setattr(robot, field, values)
         t0 = time.monotonic()
-        assert _holds_from(robot, t0, wait) < 2 * PERIOD + 0.1
+        assert _holds_from(robot, t0, wait) < HOLD_BOUND_S
         diag = wait(lambda: robot.last_diag().get("level") == ERROR and robot.last_diag())
         assert "non-finite" in diag["message"]
         assert _all_finite(robot)
