@@ -67,7 +67,11 @@ def main() -> None:
         "--policy", default="vla-categorical", help="preset; vla-categorical trains discrete actions with cross-entropy"
     )
     parser.add_argument("--action-type", default="discrete", choices=["discrete", "velocity"])
-    parser.add_argument("--episodes", type=int, default=200, help="demonstrations per task (train-split houses)")
+    parser.add_argument("--episodes", type=int, default=400, help="demonstrations per task (train-split houses)")
+    parser.add_argument(
+        "--expert-noise", type=float, default=0.25,
+        help="DART: probability a demo step executes a random action (the label stays the expert's)",
+    )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -88,6 +92,7 @@ def main() -> None:
         t_collect = vla(
             "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
             "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
+            "--expert-noise", str(args.expert_noise),
             "--out", str(out / "dataset"),
         )  # fmt: skip
         with LoadSampler() as load:
@@ -109,6 +114,7 @@ def main() -> None:
             "policy": args.policy,
             "action_type": args.action_type,
             "demo_episodes": args.episodes,
+            "expert_noise": args.expert_noise,
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),

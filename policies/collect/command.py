@@ -89,6 +89,11 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
 
     stderr = sys.stderr
     tasks = resolve_tasks(cfg.task)
+    if cfg.expert_noise and not is_navigation(tasks[0]):
+        raise VlaUserError(
+            f"--expert-noise is for navigation tasks only (a random tabletop action can knock objects over); "
+            f"drop it for --task {cfg.task}"
+        )
     out = cfg.out.expanduser().absolute()
     repo_id = cfg.resolved_repo_id()
     settings = collection_settings(cfg, tasks)
@@ -201,6 +206,11 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
         return None
 
     expert = make_expert(env, task)
+    noise = None
+    if cfg.expert_noise:
+        from vla.policies.experts.perturbation import ExecutionNoise
+
+        noise = ExecutionNoise(env.action_space, cfg.expert_noise)
     bar = _progress_bar(task, cfg.episodes, successes, session)
     try:
         _update_bar(bar, attempts)
@@ -222,6 +232,7 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
                 attempt=next_attempt,
                 seed=attempt_seed(cfg.seed, task, next_attempt),
                 keep_failures=cfg.keep_failures,
+                noise=noise,
             )
             staging.commit_attempt(result)
             attempts.append(result)

@@ -32,6 +32,10 @@ class CollectConfig:
     """Split to sample episodes from. Tabletop: train or heldout; navigation: train, val or test houses."""
     action_type: Literal["discrete", "velocity"] = "discrete"
     """Navigation tasks only: Habitat's discrete actions or body velocity [forward m/s, yaw rate rad/s]."""
+    expert_noise: float = 0.0
+    """Navigation tasks only: probability that a step executes a random action while the recorded action
+    stays the expert's label (DART). Demos then show how to recover from drift and collisions; 0.2-0.3
+    makes cloned navigation policies far more robust. 0 records clean shortest paths."""
     keep_failures: bool = False
     """Also keep episodes in which the expert failed (they do not count towards --episodes)."""
     max_attempts_factor: float = 2.0
@@ -53,6 +57,8 @@ class CollectConfig:
             raise VlaUserError(f"--image-size must be even (video frames are yuv420p), got {self.image_size}")
         if not self.max_attempts_factor >= 1.0:
             raise VlaUserError(f"--max-attempts-factor must be at least 1.0, got {self.max_attempts_factor}")
+        if not 0.0 <= self.expert_noise < 1.0:
+            raise VlaUserError(f"--expert-noise must be a probability in [0, 1), got {self.expert_noise}")
         if self.repo_id is not None and self.repo_id.count("/") != 1:
             raise VlaUserError(f"--repo-id must look like 'owner/name', got {self.repo_id!r}")
         if not self.task.strip():

@@ -92,18 +92,22 @@ def record_attempt(
     attempt: int,
     seed: int,
     keep_failures: bool,
+    noise=None,
 ) -> AttemptResult:
     """Run one episode with the expert, writing frames into a fresh dataset at `shard_dir`.
 
     Frame t holds the observation before the action, the action, and the reward/done/success that
     followed it. The episode ends on termination, truncation or success. A kept episode's shard is
-    finalized (complete on disk) when this returns; a discarded one is deleted.
+    finalized (complete on disk) when this returns; a discarded one is deleted. With `noise`
+    (ExecutionNoise), the env executes the perturbed action and the frame records the expert's label.
     """
     start = time.perf_counter()
     dataset = _create_shard(spec, shard_dir)
     try:
         obs, _ = env.reset(seed=seed)
         expert.reset()
+        if noise is not None:
+            noise.reset(seed)
         instruction = str(obs[TASK])
         state_shape = tuple(spec.features[OBS_STATE]["shape"])
         action_shape = tuple(spec.features[ACTION]["shape"])
@@ -112,7 +116,7 @@ def record_attempt(
         while True:
             action = as_float32(expert.act(obs), action_shape)
             env_state = env.unwrapped.privileged_state() if OBS_ENV_STATE in spec.features else None
-            next_obs, reward, terminated, truncated, info = env.step(action)
+            next_obs, reward, terminated, truncated, info = env.step(action if noise is None else noise(action))
             success = bool(info.get("is_success", False))
             done = bool(terminated or truncated or success)
             frame = {key: np.asarray(obs[key], dtype=np.uint8) for key in camera_keys(spec.features)}
