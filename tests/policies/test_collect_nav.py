@@ -82,3 +82,45 @@ def test_mixing_suites_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "mixes tabletop and navigation" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_expert_noise_executes_random_steps_and_records_the_experts_labels(tmp_path):
+    """DART: replaying a noisy collection in the real env, every recorded action is what the expert says in
+    the recorded state, the states follow the perturbed actions, and some steps were perturbed."""
+    import vla.envs as E
+    from vla.policies.experts.navigation import NavigationExpert
+    from vla.policies.experts.perturbation import ExecutionNoise
+
+    out = tmp_path / "dart"
+    cfg = CollectConfig(task="pointnav", out=out, episodes=2, image_size=16, seed=3, expert_noise=0.3)
+    collect(cfg, progress=False)
+    ds = load(out)
+    record = json.loads((out / "meta" / "vla_collect.json").read_text())
+    assert record["settings"]["expert_noise"] == 0.3
+    env = E.make_env("pointnav", image_size=16)
+    expert, noise = NavigationExpert(env), ExecutionNoise(env.action_space, 0.3)
+    perturbed = 0
+    for e in record["episodes"]:
+        meta = ds.meta.episodes[e["episode_index"]]
+        rows = ds.hf_dataset.select(range(meta["dataset_from_index"], meta["dataset_to_index"]))
+        states = np.stack([np.asarray(s) for s in rows[OBS_STATE]])
+        labels = np.array([float(np.asarray(a).reshape(-1)[0]) for a in rows[ACTION]])
+        obs, _ = env.reset(seed=e["seed"])
+        expert.reset()
+        noise.reset(e["seed"])
+        for t, label in enumerate(labels):
+            np.testing.assert_allclose(obs[OBS_STATE], states[t], atol=1e-5)
+            assert expert.act(obs) == label, f"episode {e['episode_index']} step {t}"
+            executed = noise(np.array([label], dtype=np.float32))
+            perturbed += executed[0] != label
+            obs, *_ = env.step(executed)
+        assert labels[-1] == 0.0, "the expert still ends with STOP"
+    env.close()
+    assert perturbed >= 3, perturbed
+
+
+def test_expert_noise_on_tabletop_is_one_line_error(tmp_path, capsys):
+    code = main(["collect", "--task", "pick", "--out", str(tmp_path / "x"), "--episodes", "1", "--expert-noise", "0.2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--expert-noise is for navigation tasks only" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
