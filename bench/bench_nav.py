@@ -20,6 +20,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from machine import machine  # noqa: E402  (bench/machine.py; scripts run from bench/)
+from rollouts import expert_episode, steps_per_second  # noqa: E402
 
 import vla.envs as E  # noqa: E402
 from vla.policies.experts.navigation import NavigationExpert  # noqa: E402
@@ -28,15 +29,7 @@ from vla.policies.experts.navigation import NavigationExpert  # noqa: E402
 def env_speed(task: str, image_size: int, steps: int) -> dict:
     env = E.make_env(task, image_size=image_size)
     rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    for _ in range(5):  # warm up the renderer
-        env.step(1)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        _, _, term, trunc, _ = env.step(int(rng.integers(1, 4)))  # never STOP: measures stepping
-        if term or trunc:
-            env.reset()
-    rate = steps / (time.perf_counter() - t0)
+    rate = steps_per_second(env, lambda: int(rng.integers(1, 4)), steps)  # never STOP: measures stepping
     t0 = time.perf_counter()
     resets = 10
     for seed in range(1, resets + 1):
@@ -52,14 +45,7 @@ def expert_stats(task: str, action_type: str, image_size: int, episodes: int, se
     rows = []
     t0 = time.perf_counter()
     for seed in range(seed0, seed0 + episodes):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        n = 0
-        while True:
-            obs, _, term, trunc, info = env.step(expert.act(obs))
-            n += 1
-            if term or trunc:
-                break
+        n, info = expert_episode(env, expert, seed)
         keys = ("success", "spl", "softspl", "collisions")
         rows.append((seed, *(info[k] for k in keys), n, info["start_distance"]))
     elapsed = time.perf_counter() - t0

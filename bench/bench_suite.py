@@ -19,6 +19,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from machine import machine  # noqa: E402  (bench/machine.py; scripts run from bench/)
+from rollouts import expert_episode, steps_per_second  # noqa: E402
 
 import vla.envs as E  # noqa: E402
 from vla.policies.experts import make_expert  # noqa: E402
@@ -27,15 +28,8 @@ from vla.policies.experts import make_expert  # noqa: E402
 def env_steps_per_second(task: str, image_size: int, steps: int) -> float:
     env = E.make_env(task, image_size=image_size)
     rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    for _ in range(5):  # warm up the renderer
-        env.step(env.action_space.sample())
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        _, _, term, trunc, _ = env.step(rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32))
-        if term or trunc:
-            env.reset()
-    rate = steps / (time.perf_counter() - t0)
+    low, high = env.action_space.low, env.action_space.high
+    rate = steps_per_second(env, lambda: rng.uniform(low, high).astype(np.float32), steps)
     env.close()
     return rate
 
@@ -46,14 +40,7 @@ def expert_stats(task: str, image_size: int, episodes: int, seed0: int) -> dict:
     successes, lengths, failed = 0, [], []
     t0 = time.perf_counter()
     for seed in range(seed0, seed0 + episodes):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        n = 0
-        while True:
-            obs, _, term, trunc, info = env.step(expert.act(obs))
-            n += 1
-            if term or trunc:
-                break
+        n, info = expert_episode(env, expert, seed)
         successes += info["is_success"]
         lengths.append(n)
         if not info["is_success"]:

@@ -46,13 +46,52 @@ def lr_lambda(warmup: int, total):
     return f
 
 
-def budget_schedule_steps(cfg: TrainConfig, step: int, elapsed_s: float) -> int:
+def budget_schedule_steps(cfg: TrainConfig, step: int, elapsed_s: float, per_step_s: float | None = None) -> int:
     """Steps that fit in --max-minutes at the measured speed (at most --steps), so that the cosine
-    schedule ends when the budget does instead of being cut off at a high learning rate."""
+    schedule ends when the budget does instead of being cut off at a high learning rate. The speed is
+    `per_step_s` when given, else the mean since the start."""
     remaining_s = cfg.max_minutes * 60 - elapsed_s
-    per_step = elapsed_s / max(step, 1)
+    per_step = per_step_s if per_step_s is not None else elapsed_s / max(step, 1)
     fit = step + int(0.97 * remaining_s / max(per_step, 1e-9))  # a little slack for saving and logging
     return max(min(cfg.steps, fit), step + 1)
+
+
+REFIT_AT = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of --max-minutes at which the schedule is refitted
+
+
+class BudgetFit:
+    """Keeps the LR schedule's length fitted to --max-minutes. The first fit comes after CALIBRATION_STEPS;
+    it is refitted at REFIT_AT fractions of the budget with the speed since the previous fit, because the
+    first steps are slow (caches, compilation, a neighbour's job finishing) and a schedule fitted to them
+    alone ends long before the budget. No refits after half the budget: the LR's tail stays smooth."""
+
+    def __init__(self, cfg: TrainConfig, step: int, elapsed_s: float, schedule_steps: int):
+        self.cfg = cfg
+        self.fitted = schedule_steps > 0
+        self._last = (step, elapsed_s) if self.fitted else (0, 0.0)
+        self._next = 0
+        if cfg.max_minutes is not None:
+            while self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60:
+                self._next += 1
+
+    def update(self, step: int, elapsed_s: float) -> int | None:
+        """The new schedule length when this step (re)fits it, else None."""
+        cfg = self.cfg
+        if cfg.max_minutes is None:
+            return None
+        if not self.fitted:
+            if step < CALIBRATION_STEPS:
+                return None
+            self.fitted, self._last = True, (step, elapsed_s)
+            return budget_schedule_steps(cfg, step, elapsed_s)
+        if self._next >= len(REFIT_AT) or elapsed_s < REFIT_AT[self._next] * cfg.max_minutes * 60:
+            return None
+        self._next += 1
+        s0, e0 = self._last
+        self._last = (step, elapsed_s)
+        if step <= s0:
+            return None
+        return budget_schedule_steps(cfg, step, elapsed_s, (elapsed_s - e0) / (step - s0))
 
 
 class EMA:
@@ -136,6 +175,7 @@ class Trainer:
         start_step, t_start = p.step, time.perf_counter() - p.elapsed_s
         bar = tqdm(total=cfg.steps, initial=p.step, desc="train", unit="step", disable=not acc.is_main_process)
         loss_value, stop_reason = float("nan"), "steps"
+        budget = BudgetFit(cfg, p.step, p.elapsed_s, p.schedule_steps)
         self.model.train()
         try:
             while p.step < (p.schedule_steps or cfg.steps):
@@ -167,8 +207,9 @@ class Trainer:
                 p.step += 1
                 loss_value = float(loss.detach())
                 p.elapsed_s = time.perf_counter() - t_start
-                if cfg.max_minutes is not None and not p.schedule_steps and p.step >= CALIBRATION_STEPS:
-                    p.schedule_steps = budget_schedule_steps(cfg, p.step, p.elapsed_s)
+                fitted = budget.update(p.step, p.elapsed_s)
+                if fitted is not None:
+                    p.schedule_steps = fitted
                     bar.total = p.schedule_steps
                     bar.refresh()
                 if p.step % cfg.log_every == 0 or p.step == cfg.steps:

@@ -18,20 +18,30 @@ import numpy as np
 from .shared_command import STEP, SharedCommand
 
 
-class AsyncChunker:
+class _ChunkRequests:
+    """What both chunkers share: one request in flight at a time, epochs that void older requests, and
+    installing a finished chunk minus the actions of the ticks that elapsed during inference."""
+
     def __init__(self, min_remaining: int):
         self.min_remaining = min_remaining
         self._lock = threading.Lock()
-        self._chunk: np.ndarray | None = None  # (H, A)
-        self._index = 0  # next action of _chunk to execute
-        self._step = 0  # ticks executed since reset
         self._pending = False  # a request is with the worker
         self._epoch = 0  # bumped by reset(); results of older requests are ignored
         self.discarded = 0  # chunks that arrived too late (all their actions were in the past) or after a reset
 
+    # subclasses: the current step, the actions left (lock held), installing and forgetting a chunk
     @property
     def step(self) -> int:
-        return self._step
+        raise NotImplementedError
+
+    def _left(self) -> int:
+        raise NotImplementedError
+
+    def _install(self, chunk: np.ndarray, requested_at_step: int, elapsed: int, obs_time: float) -> None:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        raise NotImplementedError
 
     @property
     def epoch(self) -> int:
@@ -39,15 +49,12 @@ class AsyncChunker:
 
     def remaining(self) -> int:
         with self._lock:
-            return 0 if self._chunk is None else len(self._chunk) - self._index
+            return self._left()
 
     def should_request(self) -> bool:
         """True (and marks a request pending) when a new chunk should be computed now."""
         with self._lock:
-            if self._pending:
-                return False
-            left = 0 if self._chunk is None else len(self._chunk) - self._index
-            if left > self.min_remaining:
+            if self._pending or self._left() > self.min_remaining:
                 return False
             self._pending = True
             return True
@@ -57,7 +64,7 @@ class AsyncChunker:
         with self._lock:
             self._pending = False
 
-    def offer(self, chunk: np.ndarray, requested_at_step: int, epoch: int) -> int:
+    def offer(self, chunk: np.ndarray, requested_at_step: int, epoch: int, obs_time: float = 0.0) -> int:
         """Install a finished chunk, skipping the actions of ticks that elapsed during inference.
 
         Returns the number of skipped actions (-1 when the chunk was discarded).
@@ -67,12 +74,42 @@ class AsyncChunker:
                 self.discarded += 1
                 return -1
             self._pending = False
-            elapsed = self._step - requested_at_step
+            elapsed = self.step - requested_at_step
             if elapsed >= len(chunk):
                 self.discarded += 1
                 return -1
-            self._chunk, self._index = chunk, elapsed
+            self._install(chunk, requested_at_step, elapsed, obs_time)
             return elapsed
+
+    def reset(self) -> None:
+        """Forget the current chunk and any in-flight request (after a hold: old plans are void)."""
+        with self._lock:
+            self._pending = False
+            self._epoch += 1
+            self._forget()
+
+
+class AsyncChunker(_ChunkRequests):
+    """Chunks executed by `pop()` on the control thread of this process."""
+
+    def __init__(self, min_remaining: int):
+        super().__init__(min_remaining)
+        self._chunk: np.ndarray | None = None  # (H, A)
+        self._index = 0  # next action of _chunk to execute
+        self._step = 0  # ticks executed since reset
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def _left(self) -> int:
+        return 0 if self._chunk is None else len(self._chunk) - self._index
+
+    def _install(self, chunk: np.ndarray, requested_at_step: int, elapsed: int, obs_time: float) -> None:
+        self._chunk, self._index = chunk, elapsed
+
+    def _forget(self) -> None:
+        self._chunk, self._index = None, 0
 
     def pop(self) -> np.ndarray | None:
         """The action for this tick (advances time), or None when no chunk covers it."""
@@ -84,14 +121,8 @@ class AsyncChunker:
             self._index += 1
             return action
 
-    def reset(self) -> None:
-        """Forget the current chunk and any in-flight request (after a hold: old plans are void)."""
-        with self._lock:
-            self._chunk, self._index, self._pending = None, 0, False
-            self._epoch += 1
 
-
-class SharedChunker:
+class SharedChunker(_ChunkRequests):
     """AsyncChunker's server half when the control process executes the chunks (control_process.py).
 
     The control process owns the step counter (ticks executed since it started) and executes, at step k,
@@ -101,54 +132,22 @@ class SharedChunker:
     """
 
     def __init__(self, min_remaining: int, shared: SharedCommand):
-        self.min_remaining = min_remaining
+        super().__init__(min_remaining)
         self.shared = shared
-        self._lock = threading.Lock()
         self._start, self._length, self._chunk_id = 0, 0, 0
-        self._pending = False
-        self._epoch = 0
-        self.discarded = 0
 
     @property
     def step(self) -> int:
         return int(self.shared.counters[STEP])
 
-    @property
-    def epoch(self) -> int:
-        return self._epoch
+    def _left(self) -> int:
+        return max(0, self._start + self._length - self.step)
 
-    def remaining(self) -> int:
-        with self._lock:
-            return max(0, self._start + self._length - self.step)
+    def _install(self, chunk: np.ndarray, requested_at_step: int, elapsed: int, obs_time: float) -> None:
+        self._chunk_id += 1
+        self._start, self._length = requested_at_step, len(chunk)
+        self.shared.write_chunk(chunk, requested_at_step, self._chunk_id, obs_time)
 
-    def should_request(self) -> bool:
-        with self._lock:
-            if self._pending or self._start + self._length - self.step > self.min_remaining:
-                return False
-            self._pending = True
-            return True
-
-    def cancel_request(self) -> None:
-        with self._lock:
-            self._pending = False
-
-    def offer(self, chunk: np.ndarray, requested_at_step: int, epoch: int, obs_time: float = 0.0) -> int:
-        with self._lock:
-            if epoch != self._epoch:
-                self.discarded += 1
-                return -1
-            self._pending = False
-            elapsed = self.step - requested_at_step
-            if elapsed >= len(chunk):
-                self.discarded += 1
-                return -1
-            self._chunk_id += 1
-            self._start, self._length = requested_at_step, len(chunk)
-            self.shared.write_chunk(chunk, requested_at_step, self._chunk_id, obs_time)
-            return elapsed
-
-    def reset(self) -> None:
-        with self._lock:
-            self._length, self._pending = 0, False
-            self._epoch += 1
-            self.shared.clear_chunk()
+    def _forget(self) -> None:
+        self._length = 0
+        self.shared.clear_chunk()

@@ -158,6 +158,29 @@ def test_budget_fits_the_lr_schedule_to_the_steps_that_fit():
     assert f(10 + 107 // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 53 / 107)))
 
 
+def test_budget_refits_the_schedule_when_training_speeds_up():
+    """A slow start (e.g. a neighbour's job) must not end the schedule long before the budget does."""
+    from vla.policies.train.config import TrainConfig
+    from vla.policies.train.trainer import CALIBRATION_STEPS, BudgetFit
+
+    cfg = TrainConfig(dataset="unused", steps=1_000_000, max_minutes=10.0)  # 600 s
+    fit = BudgetFit(cfg, step=0, elapsed_s=0.0, schedule_steps=0)
+    assert fit.update(CALIBRATION_STEPS - 1, 19.0) is None
+    first = fit.update(CALIBRATION_STEPS, 20.0)  # 1 s/step so far: 580 s * 0.97 -> 562 more
+    assert first == CALIBRATION_STEPS + 562
+    assert fit.update(25, 25.0) is None  # no refit before 5% of the budget (30 s)
+    # Now 0.5 s/step: at 30 s the schedule is refitted with the speed since the first fit.
+    assert fit.update(CALIBRATION_STEPS + 20, 30.0) == CALIBRATION_STEPS + 20 + int(0.97 * 570 / 0.5)
+    assert fit.update(CALIBRATION_STEPS + 21, 30.5) is None  # next refit at 10%
+    for frac in (0.1, 0.2, 0.3, 0.4, 0.5):
+        assert fit.update(int(frac * 1200), frac * 600) is not None
+    assert fit.update(900, 450.0) is None  # no refits in the second half
+    # A resumed run continues with the fits still due after its elapsed time.
+    resumed = BudgetFit(cfg, step=300, elapsed_s=150.0, schedule_steps=1100)  # 25%: next refit at 30%
+    assert resumed.update(310, 155.0) is None
+    assert resumed.update(360, 180.0) == 360 + int(0.97 * 420 / 0.5)
+
+
 def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     import vla.envs as E
     from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST

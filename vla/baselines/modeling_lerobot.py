@@ -19,7 +19,7 @@ from torch import nn
 
 from vla.constants import ACTION, OBS_STATE
 from vla.errors import VlaUserError
-from vla.policy.ensembling import make_ensembler
+from vla.policy.ensembling import ChunkedActionsMixin
 from vla.policy.modeling_vla import prepare_images
 
 from .configuration_lerobot import LeRobotBaselineConfig
@@ -42,7 +42,7 @@ def image_stats(images: dict[str, torch.Tensor], max_frames: int = 4096) -> dict
     return out
 
 
-class LeRobotBaseline(nn.Module):
+class LeRobotBaseline(ChunkedActionsMixin, nn.Module):
     """A lerobot policy with VLAPolicy's interface: forward(batch) -> (loss, info),
     predict_action_chunk(obs, noise=None) -> (B, H, A) actions in env units, select_action, reset.
 
@@ -74,13 +74,7 @@ class LeRobotBaseline(nn.Module):
         self.preprocessor, self.postprocessor = make(self.lerobot_config, dataset_stats=self.stats)
         self.register_buffer("action_min", torch.as_tensor(self.stats[ACTION]["min"], dtype=torch.float32).reshape(-1))
         self.register_buffer("action_max", torch.as_tensor(self.stats[ACTION]["max"], dtype=torch.float32).reshape(-1))
-        self._executor = make_ensembler(
-            config.ensembling,
-            config.chunk_size,
-            config.n_action_steps,
-            config.temporal_ensemble_coeff,
-            config.adaptive_ensemble_alpha,
-        )
+        self.init_executor(config)
         self.to(config.device)
 
     @classmethod
@@ -165,17 +159,3 @@ class LeRobotBaseline(nn.Module):
             actions = self.policy.predict_action_chunk(inputs)
         actions = self.postprocessor(actions).to(self.device)[:, : self.config.chunk_size]
         return torch.maximum(torch.minimum(actions, self.action_max), self.action_min)
-
-    @torch.no_grad()
-    def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
-        """(B, A): the action for this control step, from the current chunk or a new one."""
-        if self._executor.needs_chunk():
-            self._executor.push(self.predict_action_chunk(obs))
-        return self._executor.pop()
-
-    def reset(self) -> None:
-        self._executor.reset()
-
-    def infer(self, obs: dict[str, Any]) -> np.ndarray:
-        """One unbatched observation -> (H, A) float32 numpy chunk."""
-        return self.predict_action_chunk(obs)[0].float().cpu().numpy()

@@ -19,7 +19,7 @@ from vla.errors import VlaUserError
 from vla.policies.train.augment import augment_images
 from vla.policies.train.config import TrainConfig
 from vla.policies.train.data import DemoDataset
-from vla.policies.train.trainer import CALIBRATION_STEPS, EMA, STEP_SEED_STRIDE, budget_schedule_steps, lr_lambda
+from vla.policies.train.trainer import EMA, STEP_SEED_STRIDE, BudgetFit, lr_lambda
 
 from .modeling_lerobot import LeRobotBaseline
 
@@ -49,6 +49,7 @@ def train_baseline(policy: LeRobotBaseline, demos: DemoDataset, cfg: TrainConfig
     policy.train()
     bar = tqdm(total=cfg.steps, desc=f"train {policy.config.preset}", unit="step", disable=not progress)
     t_start = time.perf_counter()
+    budget = BudgetFit(cfg, 0, 0.0, 0)
     while step < (horizon["steps"] or cfg.steps):
         if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
             stop_reason = "max_minutes"
@@ -75,8 +76,9 @@ def train_baseline(policy: LeRobotBaseline, demos: DemoDataset, cfg: TrainConfig
             ema.update(step)
         step += 1
         loss_value = float(loss.detach())
-        if cfg.max_minutes is not None and not horizon["steps"] and step >= CALIBRATION_STEPS:
-            horizon["steps"] = budget_schedule_steps(cfg, step, time.perf_counter() - t_start)
+        fitted = budget.update(step, time.perf_counter() - t_start)
+        if fitted is not None:
+            horizon["steps"] = fitted
             bar.total = horizon["steps"]
         if step % cfg.log_every == 0:
             losses.append((step, loss_value))

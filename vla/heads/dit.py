@@ -20,7 +20,7 @@ from torch import nn
 from vla.backbones.base import BackboneOutput
 from vla.errors import VlaUserError
 
-from .base import HeadConfig
+from .base import ActionHead, HeadConfig
 
 # Per block: (shift_attn, 1 + scale_attn, gate_attn, shift_mlp, 1 + scale_mlp, gate_mlp), each (..., B, 1, D).
 BlockModulation = tuple[torch.Tensor, ...]
@@ -211,3 +211,24 @@ class DiT(nn.Module):
         for blk, kv, block_mod in zip(self.blocks, cond.keys_values, blocks, strict=True):
             x = blk(x, kv, cond.attn_bias, block_mod)
         return torch.addcmul(shift, self.norm_final(x), scale)
+
+
+class QueryDecoderHead(ActionHead):
+    """Base of the heads that decode H learned action queries in one parallel pass (L1 regression,
+    categorical): queries -> DiT trunk (cross-attending to the backbone tokens, FiLM on the cognition
+    feature, no timestep) -> MLP -> `out_dim` values per chunk step."""
+
+    def __init__(self, config: TransformerHeadConfig, cond_dim: int, action_dim: int, chunk_size: int, out_dim: int):
+        super().__init__(config, cond_dim, action_dim, chunk_size)
+        self.dit = DiT(config, cond_dim, use_timestep=False)
+        self.queries = nn.Parameter(torch.randn(chunk_size, config.hidden_dim) * 0.02)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden_dim, config.hidden_dim), nn.GELU(), nn.Linear(config.hidden_dim, out_dim)
+        )
+
+    def decode(self, cond: BackboneOutput) -> torch.Tensor:
+        """(B, H, out_dim) outputs of the query decoder."""
+        prepared = self.dit.prepare(cond)
+        batch = prepared.cognition.shape[0]
+        h = self.dit(self.queries.expand(batch, -1, -1), prepared, self.dit.modulation(prepared.cognition))
+        return self.mlp(h)

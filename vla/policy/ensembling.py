@@ -11,7 +11,9 @@ All operate on batches: actions are (B, A), chunks (B, H, A).
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -78,3 +80,31 @@ def make_ensembler(kind: str, chunk_size: int, n_action_steps: int, coeff: float
     if kind == "adaptive":
         return AdaptiveEnsembler(chunk_size, alpha)
     return ChunkQueue(n_action_steps)
+
+
+class ChunkedActionsMixin:
+    """`select_action` / `reset` / `infer` for a policy module whose `predict_action_chunk(obs)` returns
+    (B, H, A) actions: the chunks are executed by the ensembler its config selects (`init_executor`)."""
+
+    def init_executor(self, config) -> None:
+        self._executor = make_ensembler(
+            config.ensembling,
+            config.chunk_size,
+            config.n_action_steps,
+            config.temporal_ensemble_coeff,
+            config.adaptive_ensemble_alpha,
+        )
+
+    @torch.no_grad()
+    def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
+        """(B, A): the action for this control step, from the current chunk or a new one."""
+        if self._executor.needs_chunk():
+            self._executor.push(self.predict_action_chunk(obs))
+        return self._executor.pop()
+
+    def reset(self) -> None:
+        self._executor.reset()
+
+    def infer(self, obs: dict[str, Any]) -> np.ndarray:
+        """One unbatched observation -> (H, A) float32 numpy chunk (what a ROS 2 node calls)."""
+        return self.predict_action_chunk(obs)[0].float().cpu().numpy()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +19,7 @@ from vla.heads import HEADS
 
 from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
-from .ensembling import make_ensembler
+from .ensembling import ChunkedActionsMixin
 from .normalization import Normalizer
 
 ACTION_IS_PAD = "action_is_pad"
@@ -51,7 +50,7 @@ def prepare_images(
     return out
 
 
-class VLAPolicy(nn.Module):
+class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def __init__(self, config: VLAConfig):
         super().__init__()
         self.config = config
@@ -63,13 +62,7 @@ class VLAPolicy(nn.Module):
         self.aux = (
             PrivilegedStateHead(self.backbone.hidden_size, config.env_state_dim) if config.env_state_dim > 0 else None
         )
-        self._executor = make_ensembler(
-            config.ensembling,
-            config.chunk_size,
-            config.n_action_steps,
-            config.temporal_ensemble_coeff,
-            config.adaptive_ensemble_alpha,
-        )
+        self.init_executor(config)
 
     @property
     def device(self) -> torch.device:
@@ -159,17 +152,3 @@ class VLAPolicy(nn.Module):
         if self.config.num_discrete_actions is not None:
             return actions.argmax(-1, keepdim=True).float()
         return actions
-
-    @torch.inference_mode()
-    def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
-        """(B, A): the action for this control step, from the current chunk or a new one."""
-        if self._executor.needs_chunk():
-            self._executor.push(self.predict_action_chunk(obs))
-        return self._executor.pop()
-
-    def reset(self) -> None:
-        self._executor.reset()
-
-    def infer(self, obs: dict[str, Any]) -> np.ndarray:
-        """One unbatched observation -> (H, A) float32 numpy chunk (what a ROS 2 node calls)."""
-        return self.predict_action_chunk(obs)[0].float().cpu().numpy()

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vla.backbones.base import BackboneOutput
 from vla.errors import VlaUserError
 
-from ..base import ActionHead
-from ..dit import DiT
+from ..dit import QueryDecoderHead
 from .configuration_categorical import CategoricalHeadConfig
 
 
-class CategoricalHead(ActionHead):
+class CategoricalHead(QueryDecoderHead):
     config_class = CategoricalHeadConfig
     uses_noise = False  # argmax decoding; decoding='sample' reads `noise` when given (see sample())
 
     def __init__(self, config: CategoricalHeadConfig, cond_dim: int, action_dim: int, chunk_size: int):
-        super().__init__(config, cond_dim, action_dim, chunk_size)
+        super().__init__(config, cond_dim, action_dim, chunk_size, out_dim=action_dim)
         self.config: CategoricalHeadConfig = config
         weights = config.class_weights or (1.0,) * action_dim
         if len(weights) != action_dim:
@@ -34,19 +32,11 @@ class CategoricalHead(ActionHead):
                 f"CategoricalHeadConfig.class_weights has {len(weights)} entries; the action space has {action_dim} "
                 f"classes"
             )
-        self.dit = DiT(config, cond_dim, use_timestep=False)
-        self.queries = nn.Parameter(torch.randn(chunk_size, config.hidden_dim) * 0.02)
-        self.mlp = nn.Sequential(
-            nn.Linear(config.hidden_dim, config.hidden_dim), nn.GELU(), nn.Linear(config.hidden_dim, action_dim)
-        )
         self.register_buffer("class_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
 
     def logits(self, cond: BackboneOutput) -> torch.Tensor:
         """(B, H, n) class logits for every chunk step."""
-        prepared = self.dit.prepare(cond)
-        batch = prepared.cognition.shape[0]
-        h = self.dit(self.queries.expand(batch, -1, -1), prepared, self.dit.modulation(prepared.cognition))
-        return self.mlp(h)
+        return self.decode(cond)
 
     def compute_loss(
         self, cond: BackboneOutput, actions: torch.Tensor, valid: torch.Tensor
