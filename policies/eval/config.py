@@ -38,5 +38,12 @@ class EvalConfig:
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads (default: all cores)."""
+    env_address: str | None = None
+    """Navigation: evaluate in env servers (`vla env-server`, e.g. vla/Habitat-v0 in its own conda env)
+    instead of in-process envs; comma-separated ZeroMQ addresses, one per parallel env (stepped
+    concurrently). --task names the one task for the report; scenes, split and image size are the
+    server's own (its --env-kwargs). No top-down maps (they need the local simulator)."""
+    env_timeout_s: float = 120.0
+    """--env-address: seconds to wait for a server's reply before a one-line timeout error."""
     transport: Literal["inprocess", "ros2"] = "inprocess"
     """'ros2': run episodes through `vla sim-robot` (lockstep) and `vla serve` over real DDS (needs the ros extra)."""

@@ -52,6 +52,7 @@ class NavEpisode:
     path_length: float
     collisions: int
     steps: int
+    scene_id: str = ""  # env servers over Habitat: the scene file (layout_seed is then -1)
 
 
 @dataclass
@@ -87,84 +88,127 @@ def _stack(observations: list[dict]) -> dict:
     return {k: np.stack([o[k] for o in observations]) for k in observations[0] if k != TASK}
 
 
-def rollout_nav_task(policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress=None):
-    """Run one episode per seed across `envs` (in lockstep); returns NavRollouts."""
-    import torch
+def rollout_nav_task(
+    policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress=None, concurrent: bool = False
+) -> NavRollouts:
+    """Run one episode per seed across `envs` (in lockstep); returns NavRollouts. `concurrent` steps the envs
+    from a thread each (env servers: their waits overlap); results are handled in env order either way."""
+    return _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress).run(concurrent)
 
-    from vla.envs.navigation.topdown import draw_topdown
-    from vla.policy.ensembling import ChunkQueue
 
-    n = len(envs)
-    result = NavRollouts()
-    pending = list(enumerate(seeds))
-    current: list[tuple[int, int] | None] = [None] * n
-    obs: list[dict | None] = [None] * n
-    queues = [ChunkQueue(n_action_steps) for _ in range(n)]
-    steps = [0] * n
-    frames: list[list[np.ndarray] | None] = [None] * n
+class _LockstepRollout:
+    """Per-env episode state for rollout_nav_task; the policy is batched across envs that need a chunk."""
 
-    def start(i: int) -> None:
-        if not pending:
-            current[i] = None
+    def __init__(self, policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress):
+        from vla.policy.ensembling import ChunkQueue
+
+        n = len(envs)
+        self.policy, self.envs, self.seeds, self.videos, self.progress = policy, envs, seeds, videos, progress
+        self.result = NavRollouts()
+        self.pending = list(enumerate(seeds))
+        self.current: list[tuple[int, int] | None] = [None] * n
+        self.obs: list[dict | None] = [None] * n
+        self.queues = [ChunkQueue(n_action_steps) for _ in range(n)]
+        self.steps = [0] * n
+        self.frames: list[list[np.ndarray] | None] = [None] * n
+
+    def start(self, i: int) -> None:
+        """Reset env i into the next pending episode (or mark it idle)."""
+        if not self.pending:
+            self.current[i] = None
             return
-        ep, seed = pending.pop(0)
-        current[i] = (ep, seed)
-        obs[i], _ = envs[i].reset(seed=seed)
-        queues[i].reset()
-        steps[i] = 0
-        frames[i] = [video_frame(_stack([obs[i]]), 0)] if ep < videos else None
+        ep, seed = self.pending.pop(0)
+        self.current[i] = (ep, seed)
+        self.obs[i], _ = self.envs[i].reset(seed=seed)
+        self.queues[i].reset()
+        self.steps[i] = 0
+        self.frames[i] = [video_frame(_stack([self.obs[i]]), 0)] if ep < self.videos else None
 
-    for i in range(n):
-        start(i)
-    while any(c is not None for c in current):
-        active = [i for i in range(n) if current[i] is not None]
-        need = [i for i in active if queues[i].needs_chunk()]
-        if need:
-            batch = _stack([obs[i] for i in need])
-            batch[TASK] = [obs[i][TASK] for i in need]
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                chunks = policy.predict_action_chunk(batch)
-            result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
-            result.chunk_batch_sizes.append(len(need))
-            for j, i in enumerate(need):
-                queues[i].push(chunks[j : j + 1])
-        for i in active:
-            action = queues[i].pop()[0].float().cpu().numpy()
-            obs[i], _, terminated, truncated, info = envs[i].step(action)
-            steps[i] += 1
-            if frames[i] is not None:
-                frames[i].append(video_frame(_stack([obs[i]]), 0))
-            if not (terminated or truncated):
-                continue
-            ep, seed = current[i]
-            e = NavEpisode(
-                seed=seed,
-                layout_seed=int(info["layout_seed"]),
-                instruction=str(info["instruction"]),
-                success=bool(info["success"]),
-                spl=float(info["spl"]),
-                softspl=float(info["softspl"]),
-                distance_to_goal=float(info["distance_to_goal"]),
-                start_distance=float(info["start_distance"]),
-                path_length=float(info["path_length"]),
-                collisions=int(info["collisions"]),
-                steps=steps[i],
-            )
-            result.episodes.append(e)
-            tag = f"ep{ep:03d}_seed{seed}_{'success' if e.success else 'failure'}"
-            if ep < PLOT_EPISODES:
-                label = f"{tag} SPL {e.spl:.2f}"
-                result.topdowns.append((label, draw_topdown(envs[i], info["agent_path"], px_per_m=20)))
-            if frames[i] is not None:
-                result.videos.append((tag, frames[i]))
-            if progress is not None:
-                progress.update(1)
-                done = result.episodes
-                progress.set_postfix(success=f"{sum(d.success for d in done)}/{len(done)}")
-            start(i)
-    result.episodes.sort(key=lambda d: seeds.index(d.seed))
-    return result
+    def run(self, concurrent: bool) -> NavRollouts:
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = len(self.envs)
+        pool = ThreadPoolExecutor(max_workers=n) if concurrent and n > 1 else None
+        try:
+            for i in range(n):
+                self.start(i)
+            while any(c is not None for c in self.current):
+                active = [i for i in range(n) if self.current[i] is not None]
+                self.refill_chunks(active)
+                actions = [self.env_action(i, self.queues[i].pop()[0]) for i in active]
+                if pool is None:
+                    outcomes = [self.envs[i].step(a) for i, a in zip(active, actions, strict=True)]
+                else:
+                    outcomes = list(pool.map(lambda i, a: self.envs[i].step(a), active, actions))
+                for i, outcome in zip(active, outcomes, strict=True):
+                    self.after_step(i, *outcome)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        self.result.episodes.sort(key=lambda d: self.seeds.index(d.seed))
+        return self.result
+
+    def env_action(self, i: int, action):
+        """Discrete action spaces get the action id as an int (what any Discrete env, and the env server's
+        action check, take); continuous ones a float32 array."""
+        from gymnasium import spaces
+
+        a = action.float().cpu().numpy()
+        return int(round(float(a.reshape(-1)[0]))) if isinstance(self.envs[i].action_space, spaces.Discrete) else a
+
+    def refill_chunks(self, active: list[int]) -> None:
+        import torch
+
+        need = [i for i in active if self.queues[i].needs_chunk()]
+        if not need:
+            return
+        batch = _stack([self.obs[i] for i in need])
+        batch[TASK] = [self.obs[i][TASK] for i in need]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            chunks = self.policy.predict_action_chunk(batch)
+        self.result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
+        self.result.chunk_batch_sizes.append(len(need))
+        for j, i in enumerate(need):
+            self.queues[i].push(chunks[j : j + 1])
+
+    def after_step(self, i: int, obs: dict, _reward, terminated: bool, truncated: bool, info: dict) -> None:
+        from vla.envs.navigation.topdown import draw_topdown
+
+        self.obs[i] = obs
+        self.steps[i] += 1
+        if self.frames[i] is not None:
+            self.frames[i].append(video_frame(_stack([obs]), 0))
+        if not (terminated or truncated):
+            return
+        ep, seed = self.current[i]
+        e = NavEpisode(
+            seed=seed,
+            layout_seed=int(info.get("layout_seed", -1)),
+            instruction=str(info["instruction"]),
+            success=bool(info["success"]),
+            spl=float(info["spl"]),
+            softspl=float(info["softspl"]),
+            distance_to_goal=float(info["distance_to_goal"]),
+            start_distance=float(info["start_distance"]),
+            path_length=float(info["path_length"]),
+            collisions=int(info["collisions"]),
+            steps=self.steps[i],
+            scene_id=str(info.get("scene_id", "")),
+        )
+        result = self.result
+        result.episodes.append(e)
+        tag = f"ep{ep:03d}_seed{seed}_{'success' if e.success else 'failure'}"
+        if ep < PLOT_EPISODES and hasattr(self.envs[i].unwrapped, "grid"):  # a local MuJoCo house
+            label = f"{tag} SPL {e.spl:.2f}"
+            result.topdowns.append((label, draw_topdown(self.envs[i], info["agent_path"], px_per_m=20)))
+        if self.frames[i] is not None:
+            result.videos.append((tag, self.frames[i]))
+        if self.progress is not None:
+            self.progress.update(1)
+            done = result.episodes
+            self.progress.set_postfix(success=f"{sum(d.success for d in done)}/{len(done)}")
+        self.start(i)
 
 
 def summarize(episodes: list[NavEpisode]) -> dict:
@@ -210,6 +254,33 @@ def save_topdown_grid(path: Path, topdowns: list[tuple[str, np.ndarray]], title:
     plt.close(fig)
 
 
+def remote_envs(cfg: EvalConfig, pc, action_type: str) -> list:
+    """One RemoteEnv per --env-address, checked against the checkpoint's image size and action space."""
+    from gymnasium import spaces
+
+    from vla.envs.server import RemoteEnv
+
+    addresses = [a.strip() for a in cfg.env_address.split(",") if a.strip()]
+    if not addresses:
+        raise VlaUserError("--env-address is empty; pass e.g. tcp://127.0.0.1:5555 (comma-separated for several)")
+    envs = [RemoteEnv(a, timeout_s=cfg.env_timeout_s) for a in addresses[: cfg.episodes]]
+    for env in envs:
+        camera = next((env.observation_space[k] for k in pc.camera_keys if k in env.observation_space.spaces), None)
+        if camera is not None and tuple(camera.shape[:2]) != tuple(pc.image_size):
+            h, w = pc.image_size
+            raise VlaUserError(
+                f"the env server at {env.address} renders {camera.shape[0]}x{camera.shape[1]} images; the checkpoint "
+                f"was trained on {h}x{w}: restart it with --env-kwargs '{{\"image_size\": {h}}}'"
+            )
+        discrete = isinstance(env.action_space, spaces.Discrete)
+        if discrete != (action_type == "discrete"):
+            raise VlaUserError(
+                f"the env server at {env.address} takes {'discrete' if discrete else 'continuous'} actions; the "
+                f"checkpoint outputs {action_type} ones"
+            )
+    return envs
+
+
 def run_nav_eval(cfg: EvalConfig) -> int:
     import torch
     from tqdm import tqdm
@@ -231,7 +302,10 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         raise VlaUserError("--instructions applies to the tabletop tasks; navigation episodes carry their own")
     if cfg.transport != "inprocess":
         raise VlaUserError("--transport ros2 is for the tabletop tasks; navigation eval runs in-process")
-    split = resolve_split(cfg.split)
+    remote = cfg.env_address is not None
+    if remote and len(tasks) != 1:
+        raise VlaUserError(f"--env-address evaluates the one task its servers run; --task {cfg.task!r} names several")
+    split = "server" if remote else resolve_split(cfg.split)
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise VlaUserError(f"--out {out} is a file; pass a directory")
@@ -253,6 +327,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         "split": split,
         "episodes_per_task": cfg.episodes,
         "first_seed": cfg.seed,
+        **({"env_servers": [a.strip() for a in cfg.env_address.split(",")]} if remote else {}),
         "action_type": action_type,
         "n_action_steps": n_action_steps,
         "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
@@ -262,10 +337,13 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     }
     all_latency: list[float] = []
     for task in tasks:
-        envs = [
-            make_env(task, image_size=(h, w), action_type=action_type, split=split)
-            for _ in range(min(cfg.num_envs, cfg.episodes))
-        ]
+        if remote:
+            envs = remote_envs(cfg, pc, action_type)
+        else:
+            envs = [
+                make_env(task, image_size=(h, w), action_type=action_type, split=split)
+                for _ in range(min(cfg.num_envs, cfg.episodes))
+            ]
         missing = [k for k in pc.camera_keys if k not in envs[0].observation_space.spaces]
         state_dim = envs[0].observation_space[OBS_STATE].shape[0]
         if missing or state_dim != pc.state_dim:
@@ -276,7 +354,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
             )
         seeds = [cfg.seed + i for i in range(cfg.episodes)]
         with tqdm(total=cfg.episodes, desc=f"eval {task}", unit="ep") as bar:
-            r = rollout_nav_task(policy, envs, seeds, n_action_steps, cfg.videos, bar)
+            r = rollout_nav_task(policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote)
         obs, _ = envs[0].reset(seed=cfg.seed + 10**6)
         latency = batch1_latency_ms(policy, _stack([obs]), obs[TASK])
         for env in envs:
@@ -289,7 +367,8 @@ def run_nav_eval(cfg: EvalConfig) -> int:
             "mean_batch_per_call": float(np.mean(r.chunk_batch_sizes)) if r.chunk_batch_sizes else 0.0,
             "per_episode": [asdict(e) for e in r.episodes],
         }
-        save_topdown_grid(out / f"topdown_{task}.png", r.topdowns, f"{task}, {split} split")
+        if r.topdowns:
+            save_topdown_grid(out / f"topdown_{task}.png", r.topdowns, f"{task}, {split} split")
         for name, frames in r.videos:
             write_video(out / "videos" / task / f"{name}.mp4", frames, fps=4)
     report["latency_ms_batch1"] = percentiles(all_latency)

@@ -258,15 +258,19 @@ class PolicyServerNode(LifecycleNode):
         self.policy = policy
         self._warm_up(cameras)
         topics = dict(zip(cameras, p.camera_topics or [camera_topic(c) for c in cameras], strict=True))
-        self.slots = {}
-        for cam, topic in topics.items():
-            slot = self.slots[camera_key(cam)] = InputSlot(camera_key(cam), topic)
-            self._subs.append(self.create_subscription(Image, topic, self._image_cb(slot), IMAGE_QOS))
-        js = self.slots[OBS_STATE] = InputSlot("joint_states", self.topics.joint_states)
-        self._subs.append(self.create_subscription(JointState, js.topic, self._joint_cb, JOINT_STATES_QOS))
+        # Built whole, then published: executor threads (diagnostics, callbacks) read self.slots meanwhile.
+        slots = {camera_key(cam): InputSlot(camera_key(cam), topic) for cam, topic in topics.items()}
+        slots[OBS_STATE] = InputSlot("joint_states", self.topics.joint_states)
         if with_tool:
-            tp = self.slots["tool_pose"] = InputSlot("tool_pose", p.tool_pose_topic)
-            self._subs.append(self.create_subscription(PoseStamped, tp.topic, self._tool_cb, TOOL_POSE_QOS))
+            slots["tool_pose"] = InputSlot("tool_pose", p.tool_pose_topic)
+        self.slots = slots
+        for cam, topic in topics.items():
+            self._subs.append(self.create_subscription(Image, topic, self._image_cb(slots[camera_key(cam)]), IMAGE_QOS))
+        self._subs.append(
+            self.create_subscription(JointState, self.topics.joint_states, self._joint_cb, JOINT_STATES_QOS)
+        )
+        if with_tool:
+            self._subs.append(self.create_subscription(PoseStamped, p.tool_pose_topic, self._tool_cb, TOOL_POSE_QOS))
         self._subs.append(self.create_subscription(String, self.topics.instruction, self._instr_cb, INSTRUCTION_QOS))
         self._subs.append(self.create_subscription(Bool, self.topics.estop, self._estop_cb, ESTOP_QOS))
 
@@ -408,17 +412,23 @@ class PolicyServerNode(LifecycleNode):
         return cb
 
     def _joint_cb(self, msg: JointState) -> None:
-        reason = on_joint_state(self.slots[OBS_STATE], msg, self.params.joint_names)
+        slot = self.slots.get(OBS_STATE)
+        if slot is None:  # a message dispatched just before cleanup destroyed the subscription
+            return
+        reason = on_joint_state(slot, msg, self.params.joint_names)
         if reason:
             self.warn_throttled(self.topics.joint_states, f"rejected {self.topics.joint_states}: {reason}")
-        self._stop_plan_on_bad_input(self.slots[OBS_STATE], reason)
+        self._stop_plan_on_bad_input(slot, reason)
         self._input_arrived()
 
     def _tool_cb(self, msg: PoseStamped) -> None:
-        reason = on_tool_pose(self.slots["tool_pose"], msg)
+        slot = self.slots.get("tool_pose")
+        if slot is None:  # as in _joint_cb
+            return
+        reason = on_tool_pose(slot, msg)
         if reason:
             self.warn_throttled(self.params.tool_pose_topic, f"rejected {self.params.tool_pose_topic}: {reason}")
-        self._stop_plan_on_bad_input(self.slots["tool_pose"], reason)
+        self._stop_plan_on_bad_input(slot, reason)
         self._input_arrived()
 
     def _episode_cb(self, msg: DiagnosticStatus) -> None:
@@ -767,12 +777,17 @@ class PolicyServerNode(LifecycleNode):
         }
 
     def publish_diagnostics(self) -> None:
+        try:
+            values = self.diagnostic_values()
+        except Exception as e:  # an exception here would end the executor's spin, and with it every callback
+            self.warn_throttled("diagnostics", f"diagnostics skipped: {type(e).__name__}: {e}")
+            return
         msg = diagnostic_array(
             self.get_clock().now().to_msg(),
             f"{self.get_name()}: policy server",
             self.params.checkpoint,
             self.level,
             f"{LEVEL_NAMES[self.level]}: {self.status_message}",
-            self.diagnostic_values(),
+            values,
         )
         self._diag_pub.publish(msg)

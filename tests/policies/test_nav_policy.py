@@ -186,3 +186,56 @@ def test_spl_and_softspl_aggregates_equal_the_envs_per_episode_info():
     assert s["softspl"] == pytest.approx(np.mean([i["softspl"] for i in infos]), abs=1e-12)
     assert s["success_rate"] == np.mean([i["success"] for i in infos])
     assert s["softspl"] > 0 and any(i["spl"] > 0 for i in infos), "the check needs non-trivial SPLs"
+
+
+def test_vla_eval_against_env_servers_matches_in_process(pointnav_checkpoint, tmp_path):
+    """`vla eval --env-address` with two `vla env-server` processes (the route to Habitat): the same
+    episodes, metric for metric, as in-process eval on the same seeds."""
+    from vla.envs.server.launch import start_server_process
+
+    common = ["--checkpoint", str(pointnav_checkpoint), "--task", "pointnav", "--episodes", "3", "--videos", "0",
+              "--threads", "1", "--n-action-steps", "4", "--seed", "300"]  # fmt: skip
+    local = tmp_path / "local"
+    r = subprocess.run(
+        [sys.executable, "-m", "vla.cli.main", "eval", *common, "--split", "test", "--out", str(local)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    kwargs = {"image_size": IMAGE, "split": "test"}
+    with (
+        start_server_process("vla/PointNav-v0", env_kwargs=kwargs) as a,
+        start_server_process("vla/PointNav-v0", env_kwargs=kwargs) as b,
+    ):
+        remote = tmp_path / "remote"
+        r = subprocess.run(
+            [sys.executable, "-m", "vla.cli.main", "eval", *common, "--env-address", f"{a.address},{b.address}",
+             "--out", str(remote)],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        wrong = subprocess.run(
+            [sys.executable, "-m", "vla.cli.main", "eval", *common, "--env-address", a.address, "--task",
+             "pointnav,objectnav", "--out", str(tmp_path / "x")],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    here = json.loads((local / "report.json").read_text())
+    there = json.loads((remote / "report.json").read_text())
+    assert there["split"] == "server" and there["env_servers"] == [a.address, b.address]
+    assert here["tasks"]["pointnav"]["per_episode"] == there["tasks"]["pointnav"]["per_episode"]
+    for key in ("success_rate", "spl", "softspl", "distance_to_goal", "collisions_per_episode", "mean_steps"):
+        assert here["tasks"]["pointnav"][key] == there["tasks"]["pointnav"][key], key
+    assert (local / "topdown_pointnav.png").exists() and not (remote / "topdown_pointnav.png").exists()
+    assert wrong.returncode == 2 and "names several" in wrong.stderr and not (tmp_path / "x").exists()
+
+
+def test_vla_eval_env_server_with_other_image_size_is_one_line_error(pointnav_checkpoint, tmp_path):
+    from vla.envs.server.launch import start_server_process
+
+    with start_server_process("vla/PointNav-v0", env_kwargs={"image_size": 2 * IMAGE}) as server:
+        r = subprocess.run(
+            [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(pointnav_checkpoint), "--task",
+             "pointnav", "--episodes", "1", "--env-address", server.address, "--out", str(tmp_path / "e")],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"renders {2 * IMAGE}x{2 * IMAGE} images" in r.stderr and '"image_size": 32' in r.stderr

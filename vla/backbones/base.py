@@ -12,6 +12,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from vla.errors import VlaUserError
+
 
 @dataclass
 class BackboneConfig:
@@ -46,3 +48,11 @@ class Backbone(nn.Module):
         state: torch.Tensor | None,  # (B, state_dim), already normalized
     ) -> BackboneOutput:
         raise NotImplementedError
+
+    @staticmethod
+    def batch_size(images: dict[str, torch.Tensor], instructions: list[str]) -> int:
+        """B, checked to be the same for the images and the instructions."""
+        b = next(iter(images.values())).shape[0] if images else 0
+        if len(instructions) != b:
+            raise VlaUserError(f"got {len(instructions)} instructions for a batch of {b} observations")
+        return b

@@ -81,9 +81,7 @@ class EmbeddedBackbone(Backbone):
         instructions: list[str],
         state: torch.Tensor | None,
     ) -> BackboneOutput:
-        b = next(iter(images.values())).shape[0] if images else 0
-        if len(instructions) != b:
-            raise VlaUserError(f"got {len(instructions)} instructions for a batch of {b} observations")
+        b = self.batch_size(images, instructions)
         word_states, text_mask, sentence = self.text(list(instructions))  # (B, T, E), (B, T), (B, E)
         dtype = self.cls_token.dtype
         word_states, sentence = word_states.to(dtype), sentence.to(dtype)

@@ -188,9 +188,7 @@ class HFVLMBackbone(Backbone):
         instructions: list[str],
         state: torch.Tensor | None,
     ) -> BackboneOutput:
-        b = next(iter(images.values())).shape[0] if images else 0
-        if len(instructions) != b:
-            raise VlaUserError(f"got {len(instructions)} instructions for a batch of {b} observations")
+        b = self.batch_size(images, instructions)
         inputs = self._model_inputs(images, list(instructions))
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self._frozen):
             hidden = self.vlm(**inputs, use_cache=False).last_hidden_state  # (B, L, H_lm)
