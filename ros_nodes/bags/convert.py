@@ -97,20 +97,25 @@ def read_bag(path: Path, fps: int, task_topic: str, task: str | None, action: st
             current[-1].action = _action(action, arm, gripper, period, current[-1].state)
         arm = None
 
+    acted = False  # an arm command came in this episode
+
     def end_episode() -> None:
-        nonlocal current, gripper
+        nonlocal current, gripper, acted
         if current:
             close_frame()
             out.episodes.append(current)
-        current, gripper = [], GRIPPER_OPEN
+        current, gripper, acted = [], GRIPPER_OPEN, False
 
     for log_ns, topic, msg in events:
         if topic == s.reset:
             end_episode()
         elif topic == task_topic and task is None:
             instruction = msg.data
+            if not acted:  # a reset's instruction may be logged after the episode's first images
+                for frame in current:
+                    frame.task = instruction
         elif topic == arm_topic:
-            arm = msg
+            arm, acted = msg, True
         elif topic == t.gripper_command:
             gripper = float(np.clip(msg.data, -1.0, 1.0))
         else:

@@ -185,6 +185,7 @@ class _ControlLoop:
             next_tick += self.period
         if self.active:
             self.hold()
+            self.output.flush()  # the process exits next: do not lose the last hold with its publisher
 
 
 def control_main(spec: ControlSpec, wake: Any) -> None:

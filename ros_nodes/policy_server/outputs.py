@@ -52,6 +52,14 @@ class CommandOutput:
     def hold(self, stamp_ns: int | None = None) -> None:
         raise NotImplementedError
 
+    def flush(self, timeout_s: float = 0.5) -> None:
+        """Wait (bounded) until every subscriber acknowledged what was published: before a process exits,
+        so that its last hold is not lost with the publisher. Best-effort publishers return at once."""
+        from rclpy.duration import Duration
+
+        for pub in self._publishers():
+            pub.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9)))
+
     def destroy(self) -> None:
         for pub in self._publishers():
             if self._lifecycle:
