@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--action-type", default="discrete", choices=["discrete", "velocity"])
     parser.add_argument("--episodes", type=int, default=400, help="demonstrations per task (train-split houses)")
     parser.add_argument(
-        "--expert-noise", type=float, default=0.25,
+        "--expert-noise", type=float, default=0.0,
         help="DART: probability a demo step executes a random action (the label stays the expert's)",
     )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)

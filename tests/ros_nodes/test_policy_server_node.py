@@ -130,8 +130,8 @@ def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_chec
         assert server.trigger_configure() == R.SUCCESS  # and it can be configured again
         time.sleep(0.6)
         assert server.trigger_activate() == R.SUCCESS
-        # Known bug (open): after cleanup -> configure -> activate, motion commands resume when this test runs
-        # alone but not in full-suite runs (both control modes), so resumed motion is not asserted here.
+        t_on = time.monotonic()
+        wait(lambda: len(_nonzero(robot, t_on)) >= 2, timeout=15)  # and it moves the robot again
 
 
 def test_configure_fails_with_a_reason_when_the_state_does_not_fit_the_checkpoint(constant_checkpoint, serve):
