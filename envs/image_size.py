@@ -14,4 +14,3 @@ def image_hw(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     if len(image_size) != 2:
         raise VlaUserError(f"image size {image_size!r} must be an int or (height, width)")
     return (int(image_size[0]), int(image_size[1]))
-
