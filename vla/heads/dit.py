@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Self
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,11 @@ class TransformerHeadConfig(HeadConfig):
     """Attention heads; must divide hidden_dim."""
     mlp_ratio: float = 4.0
     """MLP hidden width as a multiple of hidden_dim."""
+
+    @classmethod
+    def tiny(cls) -> Self:
+        """A few-thousand-parameter variant for tests (every DiT-trunk head)."""
+        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)
 
     def __post_init__(self) -> None:
         for field in ("hidden_dim", "num_layers", "num_heads"):

@@ -37,8 +37,3 @@ class CategoricalHeadConfig(TransformerHeadConfig):
             raise VlaUserError(f"CategoricalHeadConfig.class_weights={self.class_weights} must all be > 0")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise VlaUserError(f"CategoricalHeadConfig.label_smoothing={self.label_smoothing} must be in [0, 1)")
-
-    @classmethod
-    def tiny(cls) -> CategoricalHeadConfig:
-        """A few-thousand-parameter variant for tests."""
-        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)

@@ -58,8 +58,3 @@ class DiffusionHeadConfig(TransformerHeadConfig):
                 f"num_inference_steps={self.num_inference_steps!r} must be in 1..num_train_timesteps "
                 f"({self.num_train_timesteps})"
             )
-
-    @classmethod
-    def tiny(cls) -> DiffusionHeadConfig:
-        """A few-thousand-parameter variant for tests."""
-        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)

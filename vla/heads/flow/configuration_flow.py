@@ -31,8 +31,3 @@ class FlowMatchingHeadConfig(TransformerHeadConfig):
             )
         if not isinstance(self.num_inference_steps, int) or self.num_inference_steps < 1:
             raise VlaUserError(f"num_inference_steps={self.num_inference_steps!r} must be a positive integer")
-
-    @classmethod
-    def tiny(cls) -> FlowMatchingHeadConfig:
-        """A few-thousand-parameter variant for tests."""
-        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)

@@ -14,8 +14,3 @@ class L1RegressionHeadConfig(TransformerHeadConfig):
 
     clip_actions: bool = True
     """Clamp predicted actions to [-1, 1], the normalized action range."""
-
-    @classmethod
-    def tiny(cls) -> L1RegressionHeadConfig:
-        """A few-thousand-parameter variant for tests."""
-        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)

@@ -25,8 +25,3 @@ class DiscreteTokenHeadConfig(TransformerHeadConfig):
             raise VlaUserError(f"DiscreteTokenHeadConfig.n_bins={self.n_bins!r} must be an integer >= 2")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise VlaUserError(f"DiscreteTokenHeadConfig.label_smoothing={self.label_smoothing} must be in [0, 1)")
-
-    @classmethod
-    def tiny(cls) -> DiscreteTokenHeadConfig:
-        """A few-thousand-parameter variant for tests."""
-        return cls(hidden_dim=64, num_layers=2, num_heads=4, mlp_ratio=2.0)
