@@ -100,6 +100,8 @@ class _LockstepRollout:
     """Per-env episode state for rollout_nav_task; the policy is batched across envs that need a chunk."""
 
     def __init__(self, policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress):
+        from gymnasium import spaces
+
         from vla.policy.ensembling import ChunkQueue
 
         n = len(envs)
@@ -111,6 +113,7 @@ class _LockstepRollout:
         self.queues = [ChunkQueue(n_action_steps) for _ in range(n)]
         self.steps = [0] * n
         self.frames: list[list[np.ndarray] | None] = [None] * n
+        self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
 
     def start(self, i: int) -> None:
         """Reset env i into the next pending episode (or mark it idle)."""
@@ -151,10 +154,8 @@ class _LockstepRollout:
     def env_action(self, i: int, action):
         """Discrete action spaces get the action id as an int (what any Discrete env, and the env server's
         action check, take); continuous ones a float32 array."""
-        from gymnasium import spaces
-
         a = action.float().cpu().numpy()
-        return int(round(float(a.reshape(-1)[0]))) if isinstance(self.envs[i].action_space, spaces.Discrete) else a
+        return int(round(float(a.reshape(-1)[0]))) if self.discrete[i] else a
 
     def refill_chunks(self, active: list[int]) -> None:
         import torch
@@ -173,8 +174,6 @@ class _LockstepRollout:
             self.queues[i].push(chunks[j : j + 1])
 
     def after_step(self, i: int, obs: dict, _reward, terminated: bool, truncated: bool, info: dict) -> None:
-        from vla.envs.navigation.topdown import draw_topdown
-
         self.obs[i] = obs
         self.steps[i] += 1
         if self.frames[i] is not None:
@@ -200,6 +199,8 @@ class _LockstepRollout:
         result.episodes.append(e)
         tag = f"ep{ep:03d}_seed{seed}_{'success' if e.success else 'failure'}"
         if ep < PLOT_EPISODES and hasattr(self.envs[i].unwrapped, "grid"):  # a local MuJoCo house
+            from vla.envs.navigation.topdown import draw_topdown
+
             label = f"{tag} SPL {e.spl:.2f}"
             result.topdowns.append((label, draw_topdown(self.envs[i], info["agent_path"], px_per_m=20)))
         if self.frames[i] is not None:
