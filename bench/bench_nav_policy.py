@@ -4,7 +4,9 @@ wall-clock budget, evaluate in unseen test-split houses, and print SR / SPL / So
     MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --out outputs/bench_nav_policy
     MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --tasks pointnav --train-minutes 10 --threads 1
 
-Every stage is a `vla` command (collect, train, eval), so this measures exactly what users run. Targets
+Every stage is a `vla` command (collect, train, eval), so this measures exactly what users run. Training
+runs --dagger-rounds DAgger rounds inside its budget (`vla train --dagger-rounds`: the policy drives in
+training houses, the privileged expert labels the states it visits). Targets
 (2 CPU cores, 60 min of training per task): PointNav SR >= 90% and SPL >= 0.75, ObjectNav SR >= 60%, over
 >= 50 test episodes. The load average is sampled every 10 s during training and reported, because
 other jobs on a shared machine slow training down and the budget is wall-clock time.
@@ -72,6 +74,11 @@ def main() -> None:
         "--expert-noise", type=float, default=0.0,
         help="DART: probability a demo step executes a random action (the label stays the expert's)",
     )  # fmt: skip
+    parser.add_argument(
+        "--dagger-rounds", type=int, default=3,
+        help="DAgger rounds inside the training budget (0 = behaviour cloning only)",
+    )  # fmt: skip
+    parser.add_argument("--dagger-episodes", type=int, default=150, help="policy-driven episodes per DAgger round")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -100,7 +107,8 @@ def main() -> None:
                 "train", "--dataset", str(out / "dataset"), "--policy", args.policy, "--out", str(out / "train"),
                 "--steps", str(args.steps), "--max-minutes", str(args.train_minutes),
                 "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size),
-                "--seed", str(args.seed), *threads,
+                "--seed", str(args.seed), "--dagger-rounds", str(args.dagger_rounds),
+                "--dagger-episodes", str(args.dagger_episodes), *threads,
             )  # fmt: skip
         ckpt = out / "train" / "checkpoints" / "last" / "pretrained_model"
         t_eval = vla(
@@ -122,6 +130,7 @@ def main() -> None:
             "train_steps": summary["steps"],
             "samples_per_second": summary["samples_per_second"],
             "final_loss": summary["final_loss"],
+            "dagger": summary.get("dagger", {"rounds": []}),
             "load_average_during_training": load.summary(),
             "eval_minutes": round(t_eval / 60, 1),
             **{k: report[k] for k in REPORTED},

@@ -34,6 +34,7 @@ def run_eval(cfg: EvalConfig) -> int:
     from vla.envs.manipulation.instructions import load_instruction_file
     from vla.policy.checkpoint import load_policy
 
+    from .decoding import apply_decoding
     from .navigation import is_navigation_spec, run_nav_eval
     from .report import plot_success, write_video
     from .rollout import batch1_latency_ms, make_vector_env, rollout_task
@@ -61,6 +62,7 @@ def run_eval(cfg: EvalConfig) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     policy = load_policy(cfg.checkpoint, device=cfg.device)
+    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature)
     pc = policy.config
     ensembling = pc.ensembling if cfg.ensembling == "checkpoint" else cfg.ensembling
     n_action_steps = cfg.n_action_steps or pc.n_action_steps
@@ -79,6 +81,7 @@ def run_eval(cfg: EvalConfig) -> int:
         "episodes_per_task": cfg.episodes,
         "seed": cfg.seed,
         "ensembling": ensembling,
+        **({"decoding": decoding} if decoding else {}),
         "n_action_steps": n_action_steps,
         "instructions_file": str(cfg.instructions) if cfg.instructions else None,
         "transport": cfg.transport,

@@ -33,6 +33,12 @@ class EvalConfig:
     """MP4 videos per task."""
     ensembling: Literal["checkpoint", "none", "temporal", "adaptive"] = "checkpoint"
     """Chunk execution: the checkpoint's setting, or override it."""
+    decoding: Literal["checkpoint", "argmax", "sample"] = "checkpoint"
+    """Categorical (discrete-action) heads: 'sample' draws each action from the predicted class
+    probabilities, 'argmax' takes the most likely one; 'checkpoint' keeps the checkpoint's choice. Sampling
+    is seeded by --seed, so a report is reproducible for the same --num-envs."""
+    temperature: float | None = None
+    """Categorical heads, decoding 'sample': softmax temperature (default: the checkpoint's, 1.0)."""
     n_action_steps: int | None = None
     """Override actions executed per chunk (ensembling 'none')."""
     device: str = "cpu"

@@ -290,6 +290,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     from vla.envs.navigation.splits import resolve_split
     from vla.policy.checkpoint import load_policy
 
+    from .decoding import apply_decoding
     from .report import write_video
     from .rollout import batch1_latency_ms
     from .stats import percentiles
@@ -313,6 +314,8 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     policy = load_policy(cfg.checkpoint, device=cfg.device)
+    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature)
+    torch.manual_seed(cfg.seed)  # sampled actions (decoding 'sample') are reproducible
     pc = policy.config
     if cfg.ensembling not in ("checkpoint", "none"):
         raise VlaUserError("navigation eval executes chunks (--ensembling none); ensembling is not supported here")
@@ -331,6 +334,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         **({"env_servers": [a.strip() for a in cfg.env_address.split(",")]} if remote else {}),
         "action_type": action_type,
         "n_action_steps": n_action_steps,
+        **({"decoding": decoding} if decoding else {}),
         "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
         "of the mean (10,000 resamples, seed 0)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",

@@ -67,6 +67,10 @@ def run_train(cfg: TrainConfig) -> int:
     if cfg.image_size is not None and not (16 <= cfg.image_size <= 512):
         raise VlaUserError(f"--image-size {cfg.image_size} is out of range; use 16..512")
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
+    if cfg.dagger_rounds:
+        from .dagger import collection_settings
+
+        collection_settings(cfg.dataset)  # a navigation dataset from `vla collect`, checked before decoding
     demos = load_demos(cfg.dataset, probe.camera_keys, size, episodes=cfg.episodes)
     action_dim = demos.action.shape[1]
     n_discrete = demos_discrete_actions(demos)
@@ -105,6 +109,7 @@ def run_train(cfg: TrainConfig) -> int:
         import shutil
 
         shutil.rmtree(out / "checkpoints")
+        shutil.rmtree(out / "dagger", ignore_errors=True)
         for f in ("metrics.jsonl", "train_summary.json"):
             (out / f).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -62,3 +62,15 @@ class TrainConfig:
     """Use only the first N episodes of the dataset."""
     threads: int | None = None
     """torch intra-op threads on CPU (default: all cores)."""
+    dagger_rounds: int = 0
+    """Navigation datasets: DAgger rounds during training (0 = plain behaviour cloning). Round k runs at
+    k/(R+1) of the budget: the policy drives in training-split houses, the privileged expert labels every
+    state it visits, and those frames join the training set (saved in out/dagger/). Rollout time counts
+    against --max-minutes."""
+    dagger_episodes: int = 150
+    """Episodes per DAgger round."""
+    dagger_beta: float = 0.3
+    """Probability that a DAgger step executes the expert's action instead of the policy's in round 0;
+    halved every round. The recorded label is always the expert's."""
+    dagger_max_steps: int = 150
+    """Step limit of a DAgger episode (the expert needs ~40 on average; a stuck policy's later frames repeat)."""

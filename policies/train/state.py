@@ -30,6 +30,8 @@ class Progress:
     position: int = 0  # batches consumed in the current epoch
     elapsed_s: float = 0.0
     schedule_steps: int = 0  # length of the LR schedule; 0 = --steps (set from --max-minutes once measured)
+    dagger_rounds: int = 0  # DAgger rounds done (their data is in out/dagger/)
+    rollout_s: float = 0.0  # seconds of elapsed_s spent in DAgger rollouts rather than optimizer steps
 
 
 def optimizer_to_safetensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

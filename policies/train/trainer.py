@@ -46,11 +46,14 @@ def lr_lambda(warmup: int, total):
     return f
 
 
-def budget_schedule_steps(cfg: TrainConfig, step: int, elapsed_s: float, per_step_s: float | None = None) -> int:
+def budget_schedule_steps(
+    cfg: TrainConfig, step: int, elapsed_s: float, per_step_s: float | None = None, reserve_s: float = 0.0
+) -> int:
     """Steps that fit in --max-minutes at the measured speed (at most --steps), so that the cosine
     schedule ends when the budget does instead of being cut off at a high learning rate. The speed is
-    `per_step_s` when given, else the mean since the start."""
-    remaining_s = cfg.max_minutes * 60 - elapsed_s
+    `per_step_s` when given, else the mean since the start; `reserve_s` is budget kept for other work
+    (DAgger rollouts still to come)."""
+    remaining_s = cfg.max_minutes * 60 - elapsed_s - reserve_s
     per_step = per_step_s if per_step_s is not None else elapsed_s / max(step, 1)
     fit = step + int(0.97 * remaining_s / max(per_step, 1e-9))  # a little slack for saving and logging
     return max(min(cfg.steps, fit), step + 1)
@@ -63,35 +66,48 @@ class BudgetFit:
     """Keeps the LR schedule's length fitted to --max-minutes. The first fit comes after CALIBRATION_STEPS;
     it is refitted at REFIT_AT fractions of the budget with the speed since the previous fit, because the
     first steps are slow (caches, compilation, a neighbour's job finishing) and a schedule fitted to them
-    alone ends long before the budget. No refits after half the budget: the LR's tail stays smooth."""
+    alone ends long before the budget. No refits after half the budget (the LR's tail stays smooth), except
+    right after a DAgger round, whose real cost replaces the reserve that was guessed for it.
 
-    def __init__(self, cfg: TrainConfig, step: int, elapsed_s: float, schedule_steps: int):
+    Speeds are measured on optimizer time only: `update` takes the seconds spent in DAgger rollouts so far
+    (`rollout_s`) and the seconds to keep for the rounds still to come (`reserve_s`)."""
+
+    def __init__(self, cfg: TrainConfig, step: int, elapsed_s: float, schedule_steps: int, rollout_s: float = 0.0):
         self.cfg = cfg
         self.fitted = schedule_steps > 0
-        self._last = (step, elapsed_s) if self.fitted else (0, 0.0)
+        self._last = (step, elapsed_s - rollout_s) if self.fitted else (0, 0.0)
         self._next = 0
+        self._forced = False
         if cfg.max_minutes is not None:
             while self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60:
                 self._next += 1
 
-    def update(self, step: int, elapsed_s: float) -> int | None:
+    def force(self) -> None:
+        """Refit at the next update whatever the time (after a DAgger round)."""
+        self._forced = True
+
+    def update(self, step: int, elapsed_s: float, rollout_s: float = 0.0, reserve_s: float = 0.0) -> int | None:
         """The new schedule length when this step (re)fits it, else None."""
         cfg = self.cfg
         if cfg.max_minutes is None:
             return None
+        active_s = elapsed_s - rollout_s
         if not self.fitted:
             if step < CALIBRATION_STEPS:
                 return None
-            self.fitted, self._last = True, (step, elapsed_s)
-            return budget_schedule_steps(cfg, step, elapsed_s)
-        if self._next >= len(REFIT_AT) or elapsed_s < REFIT_AT[self._next] * cfg.max_minutes * 60:
+            self.fitted, self._last = True, (step, active_s)
+            return budget_schedule_steps(cfg, step, elapsed_s, active_s / max(step, 1), reserve_s)
+        due = self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60
+        if not (due or self._forced):
             return None
-        self._next += 1
-        s0, e0 = self._last
-        self._last = (step, elapsed_s)
+        if due:
+            self._next += 1
+        s0, a0 = self._last
         if step <= s0:
             return None
-        return budget_schedule_steps(cfg, step, elapsed_s, (elapsed_s - e0) / (step - s0))
+        self._forced = False
+        self._last = (step, active_s)
+        return budget_schedule_steps(cfg, step, elapsed_s, (active_s - a0) / (step - s0), reserve_s)
 
 
 class EMA:
@@ -142,6 +158,14 @@ class Trainer:
                 self.optimizer,
                 self.scheduler,
             )
+        self.dagger = None
+        if cfg.dagger_rounds > 0:
+            from .dagger import NavDagger
+
+            if self.accelerator.num_processes > 1:
+                raise VlaUserError("--dagger-rounds runs in one process; drop it or launch without accelerate")
+            self.dagger = NavDagger(cfg, demos, out)
+            self.dagger.reload(self.progress.dagger_rounds)
         self.model, self.optimizer = self.accelerator.prepare(self.policy, self.optimizer)
         self.metrics_path = out / "metrics.jsonl"
 
@@ -175,7 +199,7 @@ class Trainer:
         start_step, t_start = p.step, time.perf_counter() - p.elapsed_s
         bar = tqdm(total=cfg.steps, initial=p.step, desc="train", unit="step", disable=not acc.is_main_process)
         loss_value, stop_reason = float("nan"), "steps"
-        budget = BudgetFit(cfg, p.step, p.elapsed_s, p.schedule_steps)
+        budget = BudgetFit(cfg, p.step, p.elapsed_s, p.schedule_steps, p.rollout_s)
         self.model.train()
         try:
             while p.step < (p.schedule_steps or cfg.steps):
@@ -185,6 +209,10 @@ class Trainer:
                 if cfg.pause_at is not None and p.step >= cfg.pause_at:
                     stop_reason = "pause_at"
                     break
+                if self.dagger is not None and self.dagger.due(p.dagger_rounds, p.step, time.perf_counter() - t_start):
+                    self._dagger_round(writer)
+                    p.elapsed_s = time.perf_counter() - t_start
+                    budget.force()
                 idx = self._next_indices()
                 torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
                 batch = self.demos.batch(idx, self.policy.config.chunk_size)
@@ -207,7 +235,7 @@ class Trainer:
                 p.step += 1
                 loss_value = float(loss.detach())
                 p.elapsed_s = time.perf_counter() - t_start
-                fitted = budget.update(p.step, p.elapsed_s)
+                fitted = budget.update(p.step, p.elapsed_s, p.rollout_s, self._rollout_reserve_s())
                 if fitted is not None:
                     p.schedule_steps = fitted
                     bar.total = p.schedule_steps
@@ -236,12 +264,50 @@ class Trainer:
             "frames": len(self.demos),
             "checkpoint": str(self.last_dir / "pretrained_model"),
         }
+        if self.dagger is not None:
+            summary["dagger"] = self.dagger.summary()
         if acc.is_main_process:
             (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
             self._plot()
         if writer:
             writer.close()
         return summary
+
+    def _dagger_round(self, writer) -> None:
+        """One DAgger round with the EMA weights (what `vla eval` runs), then a checkpoint that includes it."""
+        p = self.progress
+        policy = self.accelerator.unwrap_model(self.model)
+        t0 = time.perf_counter()
+        if self.ema:
+            self.ema.swap()
+        policy.eval()
+        try:
+            r = self.dagger.run_round(p.dagger_rounds, policy)
+        finally:
+            if self.ema:
+                self.ema.swap()
+            self.model.train()
+        p.rollout_s += time.perf_counter() - t0
+        p.dagger_rounds += 1
+        tqdm.write(
+            f"[train] DAgger round {p.dagger_rounds}/{self.cfg.dagger_rounds} at step {p.step}: policy success "
+            f"{r.info['success_rate']:.0%} in {r.info['episodes']} training-house episodes, +{r.info['frames']} "
+            f"frames (now {len(self.demos)}), {r.info['seconds']:.0f} s"
+        )
+        if writer is not None:
+            writer.add_scalar("dagger/success_rate", r.info["success_rate"], p.step)
+            writer.add_scalar("dagger/frames", len(self.demos), p.step)
+        self.save()
+
+    def _rollout_reserve_s(self) -> float:
+        """Seconds of the budget kept for the DAgger rounds still to come: the mean cost of the rounds done,
+        or a guess of ~60 steps per episode at 30 ms per step before the first one."""
+        if self.dagger is None:
+            return 0.0
+        p = self.progress
+        left = self.cfg.dagger_rounds - p.dagger_rounds
+        per_round = p.rollout_s / p.dagger_rounds if p.dagger_rounds else self.cfg.dagger_episodes * 60 * 0.03
+        return left * per_round
 
     def _scene_batch(self, step: int, device) -> dict:
         g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + 17)

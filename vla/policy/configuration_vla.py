@@ -144,7 +144,11 @@ PRESETS: dict[str, Preset] = {
     "vla-tokens": Preset("embedded", "tokens", "embedded backbone + discretized action tokens (RT-2-style)"),
     "vla-l1": Preset("embedded", "l1", "embedded backbone + L1 regression head (OpenVLA-OFT-style)"),
     "vla-categorical": Preset(
-        "embedded", "categorical", "embedded backbone + cross-entropy head for discrete actions (navigation)"
+        "embedded",
+        "categorical",
+        "embedded backbone + cross-entropy head for discrete actions (navigation); actions are sampled from the "
+        "predicted class probabilities, as habitat-baselines evaluates its policies",
+        head_kwargs={"decoding": "sample"},
     ),
     "smolvlm-diffusion": Preset(
         "hf_vlm",
