@@ -62,7 +62,7 @@ def run_eval(cfg: EvalConfig) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     policy = load_policy(cfg.checkpoint, device=cfg.device)
-    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature)
+    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature, cfg.top_p)
     pc = policy.config
     ensembling = pc.ensembling if cfg.ensembling == "checkpoint" else cfg.ensembling
     n_action_steps = cfg.n_action_steps or pc.n_action_steps

@@ -38,7 +38,9 @@ class EvalConfig:
     probabilities, 'argmax' takes the most likely one; 'checkpoint' keeps the checkpoint's choice. Sampling
     is seeded by --seed, so a report is reproducible for the same --num-envs."""
     temperature: float | None = None
-    """Categorical heads, decoding 'sample': softmax temperature (default: the checkpoint's, 1.0)."""
+    """Categorical heads, decoding 'sample': softmax temperature (default: the checkpoint's)."""
+    top_p: float | None = None
+    """Categorical heads, decoding 'sample': nucleus size, 0 < p <= 1 (default: the checkpoint's)."""
     n_action_steps: int | None = None
     """Override actions executed per chunk (ensembling 'none')."""
     device: str = "cpu"

@@ -314,7 +314,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     policy = load_policy(cfg.checkpoint, device=cfg.device)
-    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature)
+    decoding = apply_decoding(policy, cfg.decoding, cfg.temperature, cfg.top_p)
     torch.manual_seed(cfg.seed)  # sampled actions (decoding 'sample') are reproducible
     pc = policy.config
     if cfg.ensembling not in ("checkpoint", "none"):

@@ -226,6 +226,27 @@ def test_categorical_decodes_one_hot_and_samples_from_its_distribution():
         make_head("categorical", class_weights=(1.0, 2.0))
 
 
+def test_nucleus_sampling_keeps_the_top_p_classes_only():
+    from vla.heads.categorical.modeling_categorical import nucleus
+
+    logits = torch.tensor([[0.60, 0.25, 0.12, 0.03]]).log()
+    kept = lambda p: torch.isfinite(nucleus(logits, p))[0].tolist()  # noqa: E731
+    assert kept(1.0) == [True, True, True, True]
+    assert kept(0.9) == [True, True, True, False]  # 0.60 + 0.25 < 0.9: the 0.12 class is still needed
+    assert kept(0.8) == [True, True, False, False]
+    assert kept(0.5) == [True, False, False, False]  # the most likely class always stays
+    shuffled = logits[:, [3, 1, 0, 2]]  # class order does not matter
+    assert torch.isfinite(nucleus(shuffled, 0.8))[0].tolist() == [False, True, True, False]
+    sampler = make_head("categorical", decoding="sample", top_p=0.5).eval()
+    cond = fake_cond(seed=1)
+    draws = torch.stack([sampler.sample(cond, noise=randn(B, H, A, seed=i)).argmax(-1) for i in range(20)])
+    probs = sampler.logits(cond).softmax(-1)
+    top = probs.max(-1).values > 0.5  # where one class holds half the mass, top_p=0.5 always draws it
+    assert torch.equal(draws[:, top], sampler.logits(cond).argmax(-1)[top].expand(20, -1))
+    with pytest.raises(VlaUserError, match="top_p"):
+        make_head("categorical", top_p=0.0)
+
+
 def test_categorical_class_weights_scale_each_steps_cross_entropy():
     weights = (5.0, 1.0, 1.0, 1.0, 1.0)
     head = make_head("categorical", class_weights=weights)

@@ -165,7 +165,7 @@ def test_sampled_actions_are_reproducible_and_reported(pointnav_checkpoint, tmp_
         r = eval_cli(pointnav_checkpoint, tmp_path / name, "--decoding", "sample", "--temperature", "0.5")
         assert r.returncode == 0, r.stderr[-2000:]
         reports.append(json.loads((tmp_path / name / "report.json").read_text()))
-    assert reports[0]["decoding"] == "sample (temperature 0.5)"
+    assert reports[0]["decoding"] == "sample (temperature 0.5, top_p 1)"
     a, b = (rep["tasks"]["pointnav"]["per_episode"] for rep in reports)
     assert [(e["seed"], e["steps"], e["path_length"]) for e in a] == [
         (e["seed"], e["steps"], e["path_length"]) for e in b
@@ -177,7 +177,7 @@ def test_sampled_actions_are_reproducible_and_reported(pointnav_checkpoint, tmp_
 def test_decoding_override_on_a_continuous_head_is_one_line_error(tmp_path_factory, tmp_path):
     ckpt = train_on(tmp_path_factory, "pointnav", "velocity", "tiny-l1")
     r = eval_cli(ckpt, tmp_path / "eval", "--decoding", "sample")
-    assert r.returncode == 2 and "apply to the categorical head" in r.stderr
+    assert r.returncode == 2 and "apply to the categorical head" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
 
 

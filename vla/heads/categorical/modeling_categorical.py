@@ -68,5 +68,19 @@ class CategoricalHead(QueryDecoderHead):
                     raise VlaUserError(f"noise has shape {tuple(noise.shape)}; this head samples {tuple(logits.shape)}")
                 u = torch.special.ndtr(noise.to(logits.dtype))
             u = u.clamp(1e-6, 1 - 1e-6)
-            logits = logits / self.config.temperature - torch.log(-torch.log(u))
+            logits = logits / self.config.temperature
+            if self.config.top_p < 1.0:
+                logits = nucleus(logits, self.config.top_p)
+            logits = logits - torch.log(-torch.log(u))
         return F.one_hot(logits.argmax(-1), self.action_dim).to(logits.dtype) * 2 - 1
+
+
+def nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """`logits` with every class outside the top-p nucleus set to -inf: classes are kept in order of
+    probability until their cumulative probability reaches top_p (the most likely class always stays)."""
+    probs = logits.softmax(-1)
+    sorted_probs, order = probs.sort(-1, descending=True)
+    before = sorted_probs.cumsum(-1) - sorted_probs  # probability mass of the more likely classes
+    drop_sorted = before >= top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
