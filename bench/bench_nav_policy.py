@@ -116,7 +116,8 @@ def main() -> None:
             "--episodes", str(args.eval_episodes), "--n-action-steps", str(args.n_action_steps),
             "--num-envs", str(args.num_envs), "--out", str(out / "eval"), *threads,
         )  # fmt: skip
-        report = json.loads((out / "eval" / "report.json").read_text())["tasks"][task]
+        full_report = json.loads((out / "eval" / "report.json").read_text())
+        report = full_report["tasks"][task]
         summary = json.loads((out / "train" / "train_summary.json").read_text())
         rows[task] = {
             "policy": args.policy,
@@ -133,6 +134,7 @@ def main() -> None:
             "dagger": summary.get("dagger", {"rounds": []}),
             "load_average_during_training": load.summary(),
             "eval_minutes": round(t_eval / 60, 1),
+            "decoding": full_report.get("decoding", ""),
             **{k: report[k] for k in REPORTED},
             "latency_p50_ms": report["latency_ms_batch1"]["p50"],
             "targets": TARGETS.get(task, {}),

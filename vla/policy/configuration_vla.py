@@ -147,8 +147,8 @@ PRESETS: dict[str, Preset] = {
         "embedded",
         "categorical",
         "embedded backbone + cross-entropy head for discrete actions (navigation); actions are sampled from the "
-        "predicted class probabilities, as habitat-baselines evaluates its policies",
-        head_kwargs={"decoding": "sample"},
+        "predicted class probabilities at temperature 0.5 (habitat-baselines also samples at evaluation)",
+        head_kwargs={"decoding": "sample", "temperature": 0.5},
     ),
     "smolvlm-diffusion": Preset(
         "hf_vlm",
