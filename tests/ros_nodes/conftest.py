@@ -219,7 +219,22 @@ def running_server(
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(server)
     executor.add_node(robot_node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
+    stop = threading.Event()
+
+    def spin() -> None:
+        from rclpy._rclpy_pybind11 import InvalidHandle
+
+        while not stop.is_set() and context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.05)
+            except InvalidHandle:
+                # A lifecycle transition triggered from the test thread destroyed a subscription or publisher
+                # while this thread was adding its QoS event handler to the wait set; rclpy raises instead of
+                # skipping it, and `executor.spin` would end here (with every callback after it). In `vla
+                # serve` transitions run in the executor's own thread. The next spin_once no longer sees it.
+                continue
+
+    thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     try:
         if autostart:
@@ -229,8 +244,9 @@ def running_server(
             assert server.trigger_activate() == TransitionCallbackReturn.SUCCESS
         yield server, robot
     finally:
-        executor.shutdown()
+        stop.set()
         thread.join(timeout=5)
+        executor.shutdown()
         if server._state_machine.current_state[1] != "finalized":
             server.trigger_shutdown()
         server.destroy_node()
