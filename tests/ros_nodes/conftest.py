@@ -196,6 +196,36 @@ def ee_linear(msg) -> np.ndarray:
     return np.array([v.x, v.y, v.z])
 
 
+def spin_in_background(executor, context) -> Callable[[], None]:
+    """Spin `executor` on a daemon thread; returns a function that stops it, joins the thread and shuts the
+    executor down.
+
+    A lifecycle transition triggered from the test thread can destroy a subscription or publisher while the
+    spinning thread adds its QoS event handler to the wait set; rclpy then raises InvalidHandle, and
+    `executor.spin` would end there, with every callback after it. In `vla serve` transitions run in the
+    executor's own thread; here the next spin_once no longer sees the destroyed entity, so spinning goes on."""
+    from rclpy._rclpy_pybind11 import InvalidHandle
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set() and context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.05)
+            except InvalidHandle:
+                continue
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+
+    def stop_spinning() -> None:
+        stop.set()
+        thread.join(timeout=5)
+        executor.shutdown()
+
+    return stop_spinning
+
+
 @contextmanager
 def running_server(
     checkpoint: Path, autostart: bool = True, robot_rate_hz: float = 30.0, **params
@@ -219,23 +249,7 @@ def running_server(
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(server)
     executor.add_node(robot_node)
-    stop = threading.Event()
-
-    def spin() -> None:
-        from rclpy._rclpy_pybind11 import InvalidHandle
-
-        while not stop.is_set() and context.ok():
-            try:
-                executor.spin_once(timeout_sec=0.05)
-            except InvalidHandle:
-                # A lifecycle transition triggered from the test thread destroyed a subscription or publisher
-                # while this thread was adding its QoS event handler to the wait set; rclpy raises instead of
-                # skipping it, and `executor.spin` would end here (with every callback after it). In `vla
-                # serve` transitions run in the executor's own thread. The next spin_once no longer sees it.
-                continue
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    stop_spinning = spin_in_background(executor, context)
     try:
         if autostart:
             from rclpy.lifecycle import TransitionCallbackReturn
@@ -244,9 +258,7 @@ def running_server(
             assert server.trigger_activate() == TransitionCallbackReturn.SUCCESS
         yield server, robot
     finally:
-        stop.set()
-        thread.join(timeout=5)
-        executor.shutdown()
+        stop_spinning()
         if server._state_machine.current_state[1] != "finalized":
             server.trigger_shutdown()
         server.destroy_node()
@@ -258,6 +270,12 @@ def running_server(
 def serve():
     """`with serve(checkpoint, **params) as (server, robot):` a running server and its fake robot."""
     return running_server
+
+
+@pytest.fixture
+def background_spin():
+    """`stop = background_spin(executor, context)`: spin on a thread that survives rclpy's InvalidHandle race."""
+    return spin_in_background
 
 
 @pytest.fixture

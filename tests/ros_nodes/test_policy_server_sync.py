@@ -4,7 +4,6 @@ and the policy sees the env's observation bit for bit (rgb8 images, no resize; t
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -33,7 +32,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_sync_mode_answers_every_observation_once_with_its_stamp(checkpoint_factory):
+def test_sync_mode_answers_every_observation_once_with_its_stamp(checkpoint_factory, background_spin):
     import rclpy
     from diagnostic_msgs.msg import DiagnosticStatus
     from geometry_msgs.msg import TwistStamped
@@ -71,8 +70,7 @@ def test_sync_mode_answers_every_observation_once_with_its_stamp(checkpoint_fact
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     for node in (sim, server, probe):
         executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    stop_spinning = background_spin(executor, context)
     try:
         assert server.trigger_configure() == TransitionCallbackReturn.SUCCESS, server.configure_error
         seen: list[dict] = []  # every observation a chunk was computed from
@@ -88,8 +86,7 @@ def test_sync_mode_answers_every_observation_once_with_its_stamp(checkpoint_fact
         time.sleep(0.3)
         diag = server.diagnostic_values()
     finally:
-        executor.shutdown()
-        spin.join(timeout=5)
+        stop_spinning()
         server.trigger_shutdown()
         for node in (server, sim, probe):
             node.destroy_node()
