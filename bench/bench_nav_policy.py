@@ -79,6 +79,10 @@ def main() -> None:
         help="DAgger rounds inside the training budget (0 = behaviour cloning only)",
     )  # fmt: skip
     parser.add_argument("--dagger-episodes", type=int, default=150, help="policy-driven episodes per DAgger round")
+    parser.add_argument(
+        "--action-history", type=int, default=0,
+        help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
+    )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -108,7 +112,8 @@ def main() -> None:
                 "--steps", str(args.steps), "--max-minutes", str(args.train_minutes),
                 "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size),
                 "--seed", str(args.seed), "--dagger-rounds", str(args.dagger_rounds),
-                "--dagger-episodes", str(args.dagger_episodes), *threads,
+                "--dagger-episodes", str(args.dagger_episodes), "--action-history", str(args.action_history),
+                *threads,
             )  # fmt: skip
         ckpt = out / "train" / "checkpoints" / "last" / "pretrained_model"
         t_eval = vla(
@@ -124,6 +129,7 @@ def main() -> None:
             "action_type": args.action_type,
             "demo_episodes": args.episodes,
             "expert_noise": args.expert_noise,
+            "action_history": args.action_history,
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),

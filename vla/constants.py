@@ -6,6 +6,7 @@ OBS_IMAGE_WRIST = "observation.images.wrist"
 OBS_STATE = "observation.state"
 OBS_ENV_STATE = "observation.environment_state"  # privileged sim state: auxiliary targets, never an input
 ACTION = "action"
+OBS_PREV_ACTIONS = "observation.previous_actions"  # (B, k) last executed discrete actions, -1 = none yet
 TASK = "task"
 NEXT_REWARD = "next.reward"
 NEXT_DONE = "next.done"

@@ -103,6 +103,7 @@ class _LockstepRollout:
         from gymnasium import spaces
 
         from vla.policy.ensembling import ChunkQueue
+        from vla.policy.history import ExecutedActions
 
         n = len(envs)
         self.policy, self.envs, self.seeds, self.videos, self.progress = policy, envs, seeds, videos, progress
@@ -114,6 +115,7 @@ class _LockstepRollout:
         self.steps = [0] * n
         self.frames: list[list[np.ndarray] | None] = [None] * n
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
+        self.history = ExecutedActions(n, getattr(policy.config, "action_history", 0))
 
     def start(self, i: int) -> None:
         """Reset env i into the next pending episode (or mark it idle)."""
@@ -124,6 +126,7 @@ class _LockstepRollout:
         self.current[i] = (ep, seed)
         self.obs[i], _ = self.envs[i].reset(seed=seed)
         self.queues[i].reset()
+        self.history.reset(i)
         self.steps[i] = 0
         self.frames[i] = [video_frame(_stack([self.obs[i]]), 0)] if ep < self.videos else None
 
@@ -139,6 +142,9 @@ class _LockstepRollout:
                 active = [i for i in range(n) if self.current[i] is not None]
                 self.refill_chunks(active)
                 actions = [self.env_action(i, self.queues[i].pop()[0]) for i in active]
+                for i, a in zip(active, actions, strict=True):
+                    if self.discrete[i]:
+                        self.history.push(i, a)
                 if pool is None:
                     outcomes = [self.envs[i].step(a) for i, a in zip(active, actions, strict=True)]
                 else:
@@ -165,6 +171,7 @@ class _LockstepRollout:
             return
         batch = _stack([self.obs[i] for i in need])
         batch[TASK] = [self.obs[i][TASK] for i in need]
+        self.history.add_to(batch, need)
         t0 = time.perf_counter()
         with torch.inference_mode():
             chunks = self.policy.predict_action_chunk(batch)

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_STATE, TASK
+from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.policy.ensembling import make_ensembler
 from vla.policy.modeling_vla import VLAPolicy
 
@@ -160,6 +160,9 @@ def batch1_latency_ms(policy: VLAPolicy, obs: dict, instruction: str, repeats: i
     """Wall time of predict_action_chunk at batch 1 (preprocessing included) on a real observation."""
     single = {k: v[:1] for k, v in obs.items() if k != TASK}
     single[TASK] = [instruction]
+    k = getattr(policy.config, "action_history", 0)
+    if k:
+        single[OBS_PREV_ACTIONS] = torch.full((1, k), -1, dtype=torch.long)
     for _ in range(3):
         policy.predict_action_chunk(single)
     times = []

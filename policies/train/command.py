@@ -34,6 +34,22 @@ def _check_out_dir(out: Path) -> None:
         raise VlaUserError(f"--out {out} exists and is not a vla training directory; choose an empty or new folder")
 
 
+def check_action_history_dataset(dataset: str) -> None:
+    """--action-history needs discrete actions whose recorded label is what the env executed."""
+    record = Path(dataset) / "meta" / "vla_collect.json"
+    settings = json.loads(record.read_text()).get("settings", {}) if record.is_file() else {}
+    if settings.get("action_type") != "discrete":
+        raise VlaUserError(
+            f"--action-history feeds back discrete actions; {dataset} is not a discrete-action navigation dataset "
+            f"from `vla collect` (use --action-history 0)"
+        )
+    if settings.get("expert_noise"):
+        raise VlaUserError(
+            f"--action-history needs the executed actions, and {dataset} was collected with --expert-noise (it "
+            f"records only the expert's labels); use a clean collection or --action-history 0"
+        )
+
+
 def run_train(cfg: TrainConfig) -> int:
     import torch
 
@@ -71,6 +87,8 @@ def run_train(cfg: TrainConfig) -> int:
         from .dagger import collection_settings
 
         collection_settings(cfg.dataset)  # a navigation dataset from `vla collect`, checked before decoding
+    if cfg.action_history:
+        check_action_history_dataset(cfg.dataset)  # before decoding
     demos = load_demos(cfg.dataset, probe.camera_keys, size, episodes=cfg.episodes)
     action_dim = demos.action.shape[1]
     n_discrete = demos_discrete_actions(demos)
@@ -78,6 +96,8 @@ def run_train(cfg: TrainConfig) -> int:
         action_dim = n_discrete  # one-hot targets; the policy returns the argmax index
         overrides["ensembling"] = "none"
         overrides["n_action_steps"] = 1  # closed loop: re-plan after every discrete step (a few ms per call)
+    if cfg.action_history:
+        overrides["action_history"] = cfg.action_history
     config = make_config(
         cfg.policy,
         **overrides,

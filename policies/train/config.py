@@ -46,6 +46,9 @@ class TrainConfig:
     """Resize camera images to this square size; default: the dataset's own resolution."""
     chunk_size: int | None = None
     """Override the preset's action chunk length H."""
+    action_history: int = 0
+    """Discrete-action (navigation) datasets: feed the policy its last k executed actions as inputs, the
+    only memory a reactive policy has (Habitat's baselines feed the previous action). 0 = none."""
     augment: bool = True
     """Random shifts (+-4 px) and brightness/contrast jitter on camera images."""
     save_every: int = 500

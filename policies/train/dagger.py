@@ -86,6 +86,7 @@ def extend_demos(demos: DemoDataset, r: DaggerRound) -> None:
     for k in demos.images:
         demos.images[k] = torch.cat([demos.images[k], r.images[k]])
     demos.state = torch.cat([demos.state, r.state])
+    demos.executed = torch.cat([demos.action if demos.executed is None else demos.executed, r.executed])
     demos.action = torch.cat([demos.action, r.action])
     demos.episode_end = torch.cat([demos.episode_end, torch.as_tensor(ends, dtype=torch.int64)])
     demos.task_index = torch.cat([demos.task_index, torch.as_tensor(task_ids, dtype=torch.int64)])
@@ -172,6 +173,7 @@ def rollout_with_expert(
     from vla.envs import make_env
     from vla.policies.eval.navigation import _stack
     from vla.policies.experts.navigation import NavigationExpert
+    from vla.policy.history import ExecutedActions
 
     tasks, action_type = list(settings["tasks"]), settings.get("action_type", "discrete")
     size = int(settings["image_size"])
@@ -190,6 +192,7 @@ def rollout_with_expert(
     steps = [0] * n_envs
     buffers: list[list[dict]] = [[] for _ in range(n_envs)]
     instruction = [""] * n_envs
+    history = ExecutedActions(n_envs, getattr(policy.config, "action_history", 0))
 
     def start(i: int) -> None:
         if not pending:
@@ -205,6 +208,7 @@ def rollout_with_expert(
         obs[i], _ = envs[i].reset(seed=seeds[j])
         instruction[i] = str(obs[i][TASK])
         experts[i].reset()
+        history.reset(i)
 
     try:
         with tqdm(total=len(seeds), desc=f"dagger round {salt}", unit="ep", leave=False) as bar:
@@ -214,6 +218,7 @@ def rollout_with_expert(
                 active = [i for i in range(n_envs) if current[i] is not None]
                 batch = _stack([obs[i] for i in active])
                 batch[TASK] = [obs[i][TASK] for i in active]
+                history.add_to(batch, active)
                 with torch.inference_mode():
                     chosen = policy.predict_action_chunk(batch)[:, 0].float().cpu().numpy()
                 for a, i in enumerate(active):
@@ -225,6 +230,8 @@ def rollout_with_expert(
                     if not np.array_equal(run, label):
                         experts[i].reset()  # a heading the expert committed to is stale once someone else drove
                     env_action = int(round(float(run[0]))) if action_type == "discrete" else run
+                    if action_type == "discrete":
+                        history.push(i, env_action)
                     obs[i], _, terminated, truncated, info = envs[i].step(env_action)
                     steps[i] += 1
                     if terminated or truncated or steps[i] >= max_steps:

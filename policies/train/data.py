@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vla.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES_PREFIX, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES_PREFIX, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.errors import VlaUserError
 
 ACTION_IS_PAD = "action_is_pad"
@@ -40,18 +40,40 @@ class DemoDataset:
     env_state: torch.Tensor | None = None  # (N, E) privileged sim state, when the dataset records it
     camera_keys: tuple[str, ...] = ()  # the cameras actually loaded (the policy's, or the dataset's own)
     action_space: str = "continuous"  # or "discrete(n)": `action` holds one index per frame (see discrete_actions)
+    executed: torch.Tensor | None = None  # (N, A) the action the env ran, where it differs from the label (DAgger)
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
 
-    def batch(self, indices: torch.Tensor, chunk_size: int) -> dict:
-        """Frames at `indices` with the next `chunk_size` actions (padded at episode ends)."""
+    def episode_start(self) -> torch.Tensor:
+        """(N,) global index of the first frame of each frame's episode (episodes are contiguous)."""
+        end = self.episode_end
+        first = torch.ones_like(end, dtype=torch.bool)
+        first[1:] = end[1:] != end[:-1]
+        return torch.cummax(torch.where(first, torch.arange(len(end)), 0), dim=0).values
+
+    def previous_actions(self, indices: torch.Tensor, k: int) -> torch.Tensor:
+        """(B, k) ids of the k actions executed before each frame in its episode, oldest first; -1 before
+        the episode's first frame."""
+        start = getattr(self, "_start", None)
+        if start is None or len(start) != len(self):
+            start = self._start = self.episode_start()
+        ran = (self.executed if self.executed is not None else self.action)[:, 0].round().long()
+        idx = indices[:, None] - torch.arange(k, 0, -1)[None]  # (B, k): t-k .. t-1
+        inside = idx >= start[indices][:, None]
+        return torch.where(inside, ran[idx.clamp(min=0)], -1)
+
+    def batch(self, indices: torch.Tensor, chunk_size: int, action_history: int = 0) -> dict:
+        """Frames at `indices` with the next `chunk_size` actions (padded at episode ends) and, when
+        `action_history` > 0, the ids of the actions executed before them."""
         offsets = torch.arange(chunk_size)
         idx = indices[:, None] + offsets[None]  # (B, H)
         end = self.episode_end[indices][:, None]
         pad = idx > end
         idx = torch.minimum(idx, end)
         extra = {OBS_ENV_STATE: self.env_state[indices]} if self.env_state is not None else {}
+        if action_history:
+            extra[OBS_PREV_ACTIONS] = self.previous_actions(indices, action_history)
         return {
             **extra,
             **{k: v[indices].float().div_(255.0) for k, v in self.images.items()},

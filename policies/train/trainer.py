@@ -215,7 +215,7 @@ class Trainer:
                     budget.force()
                 idx = self._next_indices()
                 torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
-                batch = self.demos.batch(idx, self.policy.config.chunk_size)
+                batch = self.demos.batch(idx, self.policy.config.chunk_size, self.policy.config.action_history)
                 batch = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in batch.items()}
                 if cfg.augment:
                     g = torch.Generator().manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)

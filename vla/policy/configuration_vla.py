@@ -49,6 +49,12 @@ class VLAConfig:
     suite's STOP/FORWARD/LEFT/RIGHT). A discrete action reaches the head as its one-hot vector (action_dim =
     n): the categorical head trains cross-entropy on it, other heads regress or generate it. The policy
     returns the argmax index as a float32 (..., 1) action."""
+    action_history: int = 0
+    """Discrete action spaces: feed the last k executed actions back as inputs (one-hot, appended to the
+    state; all zeros before the episode's first step), as Habitat's baselines feed the previous action.
+    A reactive policy has no other memory: with it, it can tell a turn it has just made from one it is
+    about to make. Training reads them from the dataset (the executed actions, DAgger's included); a
+    policy driven by select_action() remembers its own; batched callers pass `observation.previous_actions`."""
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -62,6 +68,8 @@ class VLAConfig:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
             )
+        if not 0 <= self.action_history <= 64:
+            raise VlaUserError(f"action_history={self.action_history} must be in 0..64")
         if not self.camera_keys:
             raise VlaUserError("a VLA policy needs at least one camera (camera_keys is empty)")
         n = self.num_discrete_actions
@@ -73,6 +81,10 @@ class VLAConfig:
                 )
             if self.ensembling != "none":
                 raise VlaUserError("ensembling averages continuous actions; use ensembling='none' for discrete ones")
+        elif self.action_history:
+            raise VlaUserError(
+                f"action_history={self.action_history} feeds back discrete actions; this action space is continuous"
+            )
         elif type(self.head).discrete_actions_only:
             raise VlaUserError(
                 f"head '{self.head_name}' classifies discrete actions but action_space is 'continuous'; use a "
@@ -91,6 +103,11 @@ class VLAConfig:
         if m is None:
             raise VlaUserError(f"action_space={self.action_space!r}: use 'continuous' or 'discrete(n)'")
         return int(m.group(1))
+
+    @property
+    def input_state_dim(self) -> int:
+        """Width of the backbone's state input: the state, then k one-hot previous actions."""
+        return self.state_dim + self.action_history * (self.num_discrete_actions or 0)
 
     @property
     def backbone_name(self) -> str:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones import BACKBONES
-from vla.constants import ACTION, OBS_ENV_STATE, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
 
@@ -55,7 +55,9 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         super().__init__()
         self.config = config
         self.normalizer = Normalizer(config.state_dim, config.action_dim)
-        self.backbone = BACKBONES.get(config.backbone_name)(config.backbone, list(config.camera_keys), config.state_dim)
+        self.backbone = BACKBONES.get(config.backbone_name)(
+            config.backbone, list(config.camera_keys), config.input_state_dim
+        )
         self.head = HEADS.get(config.head_name)(
             config.head, self.backbone.hidden_size, config.action_dim, config.chunk_size
         )
@@ -63,6 +65,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             PrivilegedStateHead(self.backbone.hidden_size, config.env_state_dim) if config.env_state_dim > 0 else None
         )
         self.init_executor(config)
+        self._executed: torch.Tensor | None = None  # (B, k) this policy's own last actions, for select_action
 
     @property
     def device(self) -> torch.device:
@@ -80,7 +83,30 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             raise VlaUserError(
                 f"state has {state.shape[-1]} dims but the policy was trained on {self.config.state_dim}"
             )
-        return self.normalizer.normalize_state(state)
+        state = self.normalizer.normalize_state(state)
+        if self.config.action_history:
+            state = torch.cat([state, self._previous_actions(batch, state.shape[0])], dim=-1)
+        return state
+
+    def _previous_actions(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
+        """(B, k * n) one-hot of the last k executed actions (oldest first; -1, before the episode start, is
+        all zeros)."""
+        k, n = self.config.action_history, self.config.num_discrete_actions
+        prev = batch.get(OBS_PREV_ACTIONS)
+        if prev is None:
+            raise VlaUserError(
+                f"this policy feeds back its last {k} actions: pass '{OBS_PREV_ACTIONS}' ({batch_size}, {k}) "
+                f"with the executed action ids (-1 before the episode's first step), or drive it with select_action()"
+            )
+        prev = torch.as_tensor(prev, device=self.device)
+        if prev.ndim == 1:
+            prev = prev[None]
+        if tuple(prev.shape) != (batch_size, k):
+            raise VlaUserError(f"'{OBS_PREV_ACTIONS}' has shape {tuple(prev.shape)}, expected ({batch_size}, {k})")
+        ids = prev.round().long()
+        if bool(((ids < -1) | (ids >= n)).any()):
+            raise VlaUserError(f"'{OBS_PREV_ACTIONS}' must hold action ids in -1..{n - 1}")
+        return F.one_hot(ids + 1, n + 1)[..., 1:].float().flatten(1)
 
     @staticmethod
     def _instructions(batch: dict[str, Any], batch_size: int) -> list[str]:
@@ -126,6 +152,33 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             loss = loss + self.config.aux_loss_weight * scene_loss
             info = {**info, "aux_scene_loss": float(scene_loss.detach())}
         return loss, info
+
+    # ------------------------------------------------------------------ memory of executed actions
+    @torch.no_grad()
+    def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
+        """(B, A) action for this step. With action_history, the policy feeds back the actions it returned
+        since reset() (unless `obs` carries the executed ones, e.g. when something else drove)."""
+        if not self.config.action_history:
+            return super().select_action(obs)
+        if OBS_PREV_ACTIONS not in obs:
+            batch_size = torch.as_tensor(obs[OBS_STATE]).reshape(-1, self.config.state_dim).shape[0]
+            if self._executed is None or self._executed.shape[0] != batch_size:
+                self._executed = torch.full((batch_size, self.config.action_history), -1, dtype=torch.long)
+            obs = {**obs, OBS_PREV_ACTIONS: self._executed}
+        action = super().select_action(obs)
+        self.remember(action)
+        return action
+
+    def remember(self, action: torch.Tensor) -> None:
+        """Record (B, 1) executed action ids as the newest of the last k (select_action does this itself)."""
+        ids = torch.as_tensor(action).reshape(-1).round().long().cpu()
+        if self._executed is None or self._executed.shape[0] != ids.shape[0]:
+            self._executed = torch.full((ids.shape[0], self.config.action_history), -1, dtype=torch.long)
+        self._executed = torch.cat([self._executed[:, 1:], ids[:, None]], dim=1)
+
+    def reset(self) -> None:
+        super().reset()
+        self._executed = None
 
     def one_hot(self, ids: torch.Tensor) -> torch.Tensor:
         """Discrete action indices (B, H), (B, H, 1), (B, 1) or (B,) -> one-hot (..., n) float targets.
