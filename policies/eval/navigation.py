@@ -103,7 +103,7 @@ class _LockstepRollout:
         from gymnasium import spaces
 
         from vla.policy.ensembling import ChunkQueue
-        from vla.policy.history import ExecutedActions
+        from vla.policy.history import ExecutedActions, action_history_of
 
         n = len(envs)
         self.policy, self.envs, self.seeds, self.videos, self.progress = policy, envs, seeds, videos, progress
@@ -115,7 +115,7 @@ class _LockstepRollout:
         self.steps = [0] * n
         self.frames: list[list[np.ndarray] | None] = [None] * n
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
-        self.history = ExecutedActions(n, getattr(policy.config, "action_history", 0))
+        self.history = ExecutedActions(n, action_history_of(policy))
 
     def start(self, i: int) -> None:
         """Reset env i into the next pending episode (or mark it idle)."""

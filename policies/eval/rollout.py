@@ -18,6 +18,7 @@ import torch
 
 from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.policy.ensembling import make_ensembler
+from vla.policy.history import action_history_of
 from vla.policy.modeling_vla import VLAPolicy
 
 from .digest import TrajectoryDigest
@@ -160,7 +161,7 @@ def batch1_latency_ms(policy: VLAPolicy, obs: dict, instruction: str, repeats: i
     """Wall time of predict_action_chunk at batch 1 (preprocessing included) on a real observation."""
     single = {k: v[:1] for k, v in obs.items() if k != TASK}
     single[TASK] = [instruction]
-    k = getattr(policy.config, "action_history", 0)
+    k = action_history_of(policy)
     if k:
         single[OBS_PREV_ACTIONS] = torch.full((1, k), -1, dtype=torch.long)
     for _ in range(3):

@@ -173,7 +173,7 @@ def rollout_with_expert(
     from vla.envs import make_env
     from vla.policies.eval.navigation import _stack
     from vla.policies.experts.navigation import NavigationExpert
-    from vla.policy.history import ExecutedActions
+    from vla.policy.history import ExecutedActions, action_history_of
 
     tasks, action_type = list(settings["tasks"]), settings.get("action_type", "discrete")
     size = int(settings["image_size"])
@@ -192,7 +192,7 @@ def rollout_with_expert(
     steps = [0] * n_envs
     buffers: list[list[dict]] = [[] for _ in range(n_envs)]
     instruction = [""] * n_envs
-    history = ExecutedActions(n_envs, getattr(policy.config, "action_history", 0))
+    history = ExecutedActions(n_envs, action_history_of(policy))
 
     def start(i: int) -> None:
         if not pending:

@@ -8,6 +8,11 @@ import torch
 from vla.constants import OBS_PREV_ACTIONS
 
 
+def action_history_of(policy) -> int:
+    """k of a policy with `config.action_history`; 0 for any other policy-like object."""
+    return int(getattr(getattr(policy, "config", None), "action_history", 0) or 0)
+
+
 class ExecutedActions:
     """One row of k action ids per env slot, oldest first; -1 marks steps before the episode began."""
 
