@@ -45,23 +45,14 @@ class DemoDataset:
     def __len__(self) -> int:
         return int(self.state.shape[0])
 
-    def episode_start(self) -> torch.Tensor:
-        """(N,) global index of the first frame of each frame's episode (episodes are contiguous)."""
-        end = self.episode_end
-        first = torch.ones_like(end, dtype=torch.bool)
-        first[1:] = end[1:] != end[:-1]
-        return torch.cummax(torch.where(first, torch.arange(len(end)), 0), dim=0).values
-
     def previous_actions(self, indices: torch.Tensor, k: int) -> torch.Tensor:
         """(B, k) ids of the k actions executed before each frame in its episode, oldest first; -1 before
-        the episode's first frame."""
-        start = getattr(self, "_start", None)
-        if start is None or len(start) != len(self):
-            start = self._start = self.episode_start()
-        ran = (self.executed if self.executed is not None else self.action)[:, 0].round().long()
-        idx = indices[:, None] - torch.arange(k, 0, -1)[None]  # (B, k): t-k .. t-1
-        inside = idx >= start[indices][:, None]
-        return torch.where(inside, ran[idx.clamp(min=0)], -1)
+        the episode's first frame (episodes are contiguous, so frame t-j is in t's episode iff it ends there)."""
+        ran = self.executed if self.executed is not None else self.action
+        back = indices[:, None] - torch.arange(k, 0, -1)[None]  # (B, k): t-k .. t-1
+        idx = back.clamp(min=0)
+        inside = (back >= 0) & (self.episode_end[idx] == self.episode_end[indices][:, None])
+        return torch.where(inside, ran[idx, 0].round().long(), -1)
 
     def batch(self, indices: torch.Tensor, chunk_size: int, action_history: int = 0) -> dict:
         """Frames at `indices` with the next `chunk_size` actions (padded at episode ends) and, when

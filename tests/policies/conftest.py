@@ -16,3 +16,11 @@ def pick_demos(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demos") / "pick4"
     collect(CollectConfig(task="pick", out=out, episodes=4, image_size=IMAGE, seed=3), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def pointnav_demos(tmp_path_factory) -> Path:
+    """2 expert PointNav episodes (discrete actions, train houses, seeded), 32x32 RGB-D."""
+    out = tmp_path_factory.mktemp("demos") / "pointnav2"
+    collect(CollectConfig(task="pointnav", out=out, episodes=2, image_size=32, seed=3), progress=False)
+    return out

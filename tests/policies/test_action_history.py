@@ -30,10 +30,8 @@ K = 3
 
 
 @pytest.fixture(scope="module")
-def nav_data(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("history") / "data"
-    collect(CollectConfig(task="pointnav", out=data, episodes=2, image_size=IMAGE, seed=11), progress=False)
-    return data
+def nav_data(pointnav_demos) -> Path:
+    return pointnav_demos  # conftest: 2 PointNav episodes at IMAGE px
 
 
 def history_policy(k: int = K, seed: int = 0) -> VLAPolicy:

@@ -13,8 +13,6 @@ from safetensors.torch import load_file
 
 from vla.envs import make_env
 from vla.errors import VlaUserError
-from vla.policies.collect.command import collect
-from vla.policies.collect.config import CollectConfig
 from vla.policies.experts.navigation import NavigationExpert
 from vla.policies.train.command import run_train
 from vla.policies.train.config import TrainConfig
@@ -25,10 +23,8 @@ DAGGER = dict(dagger_rounds=2, dagger_episodes=3, dagger_max_steps=25, dagger_be
 
 
 @pytest.fixture(scope="module")
-def nav_data(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("dagger") / "data"
-    collect(CollectConfig(task="pointnav", out=data, episodes=2, image_size=IMAGE, seed=3), progress=False)
-    return data
+def nav_data(pointnav_demos) -> Path:
+    return pointnav_demos  # conftest: 2 PointNav episodes at IMAGE px
 
 
 def train(data: Path, out: Path, **kw) -> dict:

@@ -20,6 +20,7 @@ from vla.heads import HEADS
 from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
+from .history import ExecutedActions
 from .normalization import Normalizer
 
 ACTION_IS_PAD = "action_is_pad"
@@ -65,7 +66,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             PrivilegedStateHead(self.backbone.hidden_size, config.env_state_dim) if config.env_state_dim > 0 else None
         )
         self.init_executor(config)
-        self._executed: torch.Tensor | None = None  # (B, k) this policy's own last actions, for select_action
+        self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
 
     @property
     def device(self) -> torch.device:
@@ -158,23 +159,19 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, A) action for this step. With action_history, the policy feeds back the actions it returned
         since reset() (unless `obs` carries the executed ones, e.g. when something else drove)."""
-        if not self.config.action_history:
+        k = self.config.action_history
+        if not k:
             return super().select_action(obs)
         if OBS_PREV_ACTIONS not in obs:
-            batch_size = torch.as_tensor(obs[OBS_STATE]).reshape(-1, self.config.state_dim).shape[0]
-            if self._executed is None or self._executed.shape[0] != batch_size:
-                self._executed = torch.full((batch_size, self.config.action_history), -1, dtype=torch.long)
-            obs = {**obs, OBS_PREV_ACTIONS: self._executed}
+            b = torch.as_tensor(obs[OBS_STATE]).reshape(-1, self.config.state_dim).shape[0]
+            if self._executed is None or len(self._executed.ids) != b:
+                self._executed = ExecutedActions(b, k)
+            obs = self._executed.add_to(dict(obs), list(range(b)))
         action = super().select_action(obs)
-        self.remember(action)
+        if self._executed is not None:
+            for i, a in enumerate(action.reshape(-1).tolist()):
+                self._executed.push(i, round(a))
         return action
-
-    def remember(self, action: torch.Tensor) -> None:
-        """Record (B, 1) executed action ids as the newest of the last k (select_action does this itself)."""
-        ids = torch.as_tensor(action).reshape(-1).round().long().cpu()
-        if self._executed is None or self._executed.shape[0] != ids.shape[0]:
-            self._executed = torch.full((ids.shape[0], self.config.action_history), -1, dtype=torch.long)
-        self._executed = torch.cat([self._executed[:, 1:], ids[:, None]], dim=1)
 
     def reset(self) -> None:
         super().reset()
