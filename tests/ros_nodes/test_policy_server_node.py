@@ -40,7 +40,9 @@ def test_ee_commands_are_the_policy_actions_over_the_period_at_the_control_rate(
         np.testing.assert_allclose(_lin(msg), ACTION[:3] / PERIOD, atol=1e-4)
         assert msg.twist.angular.z == pytest.approx(ACTION[3] / PERIOD, abs=1e-4)
         assert msg.header.frame_id == "base_link"
-    periods = np.diff([t for t, _ in cmds])
+    # The period from the commands' own stamps (the server's clock when it published): arrival times in this
+    # process also carry its scheduling, and a late batch of deliveries shifted their median by 11 ms once.
+    periods = np.diff([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in cmds])
     assert np.median(periods) == pytest.approx(PERIOD, abs=0.01)
     assert robot.last("gripper").data == pytest.approx(ACTION[4], abs=1e-4)
     assert diag["level"] == OK, diag
@@ -122,7 +124,7 @@ def test_lifecycle_publishes_only_while_active_and_frees_the_model(constant_chec
         # A command published just before the final hold may still be in flight at t_off (DDS keeps one
         # writer's order): from the first stop that arrives after t_off on, nothing moves.
         after = [m for _, m in robot.since("ee", t_off)]
-        first_stop = next(i for i, m in enumerate(after) if not np.any(_lin(m)))
+        first_stop = next((i for i, m in enumerate(after) if not np.any(_lin(m))), len(after))  # none: held earlier
         assert first_stop <= 1 and all(not np.any(_lin(m)) for m in after[first_stop:])
         assert len(robot.since("ee", t_off + 0.2)) == 0
         control_pid = server.diagnostic_values()["control_process_pid"]
