@@ -83,6 +83,10 @@ def main() -> None:
         "--action-history", type=int, default=0,
         help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
     )  # fmt: skip
+    parser.add_argument(
+        "--egomap", action=argparse.BooleanOptionalAction, default=True,
+        help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
+    )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -103,7 +107,7 @@ def main() -> None:
         t_collect = vla(
             "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
             "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
-            "--expert-noise", str(args.expert_noise),
+            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []),
             "--out", str(out / "dataset"),
         )  # fmt: skip
         with LoadSampler() as load:
@@ -130,6 +134,7 @@ def main() -> None:
             "demo_episodes": args.episodes,
             "expert_noise": args.expert_noise,
             "action_history": args.action_history,
+            "egomap": args.egomap,
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),

@@ -67,6 +67,11 @@ class NavConfig:
     """Depth images encode 0..max_depth metres as 0..255 (see depth.py)."""
     render_size: int = 256
     """Resolution of env.render() frames (the egocentric camera), for videos."""
+    egomap: bool = False
+    """Add `observation.images.egomap`: a top-down map around the agent built from its own depth, GPS and
+    compass over the episode (explored floor, obstacles, its trail; the PointNav goal), see egomap.py."""
+    egomap_window: float = 8.0
+    """Metres the egocentric map spans (the agent sees half of it ahead and half behind)."""
 
     def __post_init__(self) -> None:
         from .tasks import get_task
@@ -89,6 +94,8 @@ class NavConfig:
         v = self.velocity
         if not (v.max_forward > 0 and v.max_backward >= 0 and v.max_yaw_rate > 0):
             raise VlaUserError("velocity max_forward and max_yaw_rate must be positive, max_backward >= 0")
+        if not 2.0 <= self.egomap_window <= 40.0:
+            raise VlaUserError(f"egomap_window={self.egomap_window} m is out of range; use 2..40 m")
         if not MIN_IMAGE <= self.render_size <= MAX_IMAGE:
             raise VlaUserError(f"render_size={self.render_size} is out of range; use {MIN_IMAGE}..{MAX_IMAGE}")
 

@@ -4,6 +4,8 @@ task and metric definitions.
 Observation (dict, LeRobot keys):
   observation.images.rgb    uint8 (H, W, 3)  egocentric colour camera, 0.88 m high, 90 deg vertical fov
   observation.images.depth  uint8 (H, W, 3)  z-depth, grey: metres = value / 255 * max_depth (depth.py)
+  observation.images.egomap uint8 (H, W, 3)  only with egomap=True: top-down map around the agent from its own
+                                             depth, GPS and compass (egomap.py), heading up, grey levels
   observation.state         float32          PointNav (5): pointgoal_with_gps_compass (rho m, phi rad),
                                              GPS (x, y m in the start frame: x ahead, y left), compass (rad);
                                              ObjectNav / InstructNav (3): GPS, compass
@@ -31,6 +33,7 @@ from vla.constants import OBS_STATE, TASK
 from vla.errors import VlaUserError
 
 from .config import NavConfig
+from .egomap import EgoMap, EgoMapSpec
 from .geodesic import GeodesicGraph
 from .layout import House, generate_house
 from .metrics import EpisodeMeasures
@@ -42,6 +45,7 @@ from .tasks import NavEpisode, get_task
 
 OBS_IMAGE_RGB = "observation.images.rgb"
 OBS_IMAGE_DEPTH = "observation.images.depth"
+OBS_IMAGE_EGOMAP = "observation.images.egomap"
 STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT = range(4)
 ACTION_NAMES_DISCRETE = ("STOP", "MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
 MAX_RANGE = 100.0  # m; bound of GPS and rho in the observation space
@@ -74,10 +78,17 @@ class NavigationEnv(gym.Env):
             low = np.array([-MAX_RANGE, -MAX_RANGE, -math.pi], np.float32)
         high = np.array([MAX_RANGE if n != "pointgoal.phi" and n != "compass" else math.pi for n in self.state_names],
                         np.float32)  # fmt: skip
+        cameras = {
+            OBS_IMAGE_RGB: spaces.Box(0, 255, (h, w, 3), np.uint8),
+            OBS_IMAGE_DEPTH: spaces.Box(0, 255, (h, w, 3), np.uint8),
+        }
+        self.egomap: EgoMap | None = None
+        if config.egomap:
+            cameras[OBS_IMAGE_EGOMAP] = spaces.Box(0, 255, (h, w, 3), np.uint8)
+            self.egomap = EgoMap(EgoMapSpec(size=(h, w), window=config.egomap_window))
         self.observation_space = spaces.Dict(
             {
-                OBS_IMAGE_RGB: spaces.Box(0, 255, (h, w, 3), np.uint8),
-                OBS_IMAGE_DEPTH: spaces.Box(0, 255, (h, w, 3), np.uint8),
+                **cameras,
                 OBS_STATE: spaces.Box(low, high, dtype=np.float32),
                 TASK: spaces.Text(max_length=256, min_length=1, charset=INSTRUCTION_CHARSET),
             }
@@ -127,6 +138,8 @@ class NavigationEnv(gym.Env):
         self.measures = EpisodeMeasures(episode.shortest, episode.success_distance)
         self.measures.start(self.pose.x, self.pose.y)
         self.scene.set_pose(self.pose)
+        if self.egomap is not None:
+            self.egomap.reset()
         return self._observation(), self._info(done=False)
 
     def step(self, action):
@@ -224,8 +237,16 @@ class NavigationEnv(gym.Env):
         return np.clip(state, space.low, space.high)
 
     def _observation(self) -> dict[str, Any]:
-        rgb, depth = self.scene.render_rgbd()
-        return {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth, OBS_STATE: self._state(), TASK: self.instruction}
+        if self.egomap is None:
+            rgb, depth = self.scene.render_rgbd()
+            return {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth, OBS_STATE: self._state(), TASK: self.instruction}
+        rgb, depth, depth_m = self.scene.render_rgbd(metric=True)
+        x, y, compass = self.gps_compass()
+        self.egomap.update(depth_m, (x, y), compass)
+        goal = self.pointgoal() if self.task.uses_pointgoal else None
+        egomap = self.egomap.image((x, y), compass, goal)
+        return {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth, OBS_IMAGE_EGOMAP: egomap, OBS_STATE: self._state(),
+                TASK: self.instruction}  # fmt: skip
 
     def _info(self, done: bool) -> dict[str, Any]:
         m, ep = self.measures, self.episode

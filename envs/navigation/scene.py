@@ -105,8 +105,9 @@ class NavScene:
             self._finalizers.append(weakref.finalize(self, renderer.close))
         return self._renderers[size]
 
-    def render_rgbd(self) -> tuple[np.ndarray, np.ndarray]:
-        """Egocentric RGB uint8 (H, W, 3) and depth encoded as uint8 (H, W, 3) (see depth.py)."""
+    def render_rgbd(self, metric: bool = False) -> tuple[np.ndarray, ...]:
+        """Egocentric RGB uint8 (H, W, 3) and depth encoded as uint8 (H, W, 3) (see depth.py); with
+        `metric`, also the float z-depth in metres (H, W)."""
         r = self._renderer(self.image_size)
         r.update_scene(self.data, camera=CAMERA)
         rgb = r.render().copy()
@@ -115,6 +116,8 @@ class NavScene:
             depth = r.render()
         finally:
             r.disable_depth_rendering()
+        if metric:
+            return rgb, encode_depth(depth, self.max_depth), depth.copy()
         return rgb, encode_depth(depth, self.max_depth)
 
     def render_rgb(self, size: tuple[int, int]) -> np.ndarray:

@@ -94,6 +94,10 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
             f"--expert-noise is for navigation tasks only (a random tabletop action can knock objects over); "
             f"drop it for --task {cfg.task}"
         )
+    if cfg.egomap and not is_navigation(tasks[0]):
+        raise VlaUserError(
+            f"--egomap is for navigation tasks only (a top-down map of a house); drop it for --task {cfg.task}"
+        )
     out = cfg.out.expanduser().absolute()
     repo_id = cfg.resolved_repo_id()
     settings = collection_settings(cfg, tasks)
@@ -250,10 +254,12 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
 
 
 def env_kwargs(cfg: CollectConfig, task: str) -> dict:
-    """make_env arguments of a task: navigation envs also take the action type."""
+    """make_env arguments of a task: navigation envs also take the action type and the map option."""
     kwargs = {"image_size": cfg.image_size, "split": cfg.split}
     if is_navigation(task):
         kwargs["action_type"] = cfg.action_type
+        if cfg.egomap:
+            kwargs["egomap"] = True
     return kwargs
 
 

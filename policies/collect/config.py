@@ -36,6 +36,9 @@ class CollectConfig:
     """Navigation tasks only: probability that a step executes a random action while the recorded action
     stays the expert's label (DART). Demos then show how to recover from drift and collisions; 0.2-0.3
     makes cloned navigation policies far more robust. 0 records clean shortest paths."""
+    egomap: bool = False
+    """Navigation tasks only: also record `observation.images.egomap`, a top-down map around the agent built
+    from its own depth, GPS and compass (the memory of where it has been; envs/navigation/egomap.py)."""
     keep_failures: bool = False
     """Also keep episodes in which the expert failed (they do not count towards --episodes)."""
     max_attempts_factor: float = 2.0

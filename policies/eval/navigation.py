@@ -76,11 +76,19 @@ def env_action_type(config) -> str:
     )
 
 
-def video_frame(obs: dict, i: int) -> np.ndarray:
-    """RGB | depth side by side, upscaled 2x."""
-    from vla.envs.navigation.nav_env import OBS_IMAGE_DEPTH, OBS_IMAGE_RGB
+def nav_env_options(config) -> dict:
+    """make_env options a checkpoint needs beyond its action type: the egocentric map when it reads one."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_EGOMAP
 
-    frame = np.concatenate([obs[OBS_IMAGE_RGB][i], obs[OBS_IMAGE_DEPTH][i]], axis=1)
+    return {"egomap": True} if OBS_IMAGE_EGOMAP in tuple(config.camera_keys) else {}
+
+
+def video_frame(obs: dict, i: int) -> np.ndarray:
+    """RGB | depth (| egomap, when the env has one) side by side, upscaled 2x."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB
+
+    keys = [k for k in (OBS_IMAGE_RGB, OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP) if k in obs]
+    frame = np.concatenate([obs[k][i] for k in keys], axis=1)
     return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1)
 
 
@@ -280,6 +288,11 @@ def remote_envs(cfg: EvalConfig, pc, action_type: str) -> list:
                 f"the env server at {env.address} renders {camera.shape[0]}x{camera.shape[1]} images; the checkpoint "
                 f"was trained on {h}x{w}: restart it with --env-kwargs '{{\"image_size\": {h}}}'"
             )
+        missing = [k for k in pc.camera_keys if k not in env.observation_space.spaces]
+        if missing:
+            options = json.dumps(nav_env_options(pc)) if nav_env_options(pc) else ""
+            hint = f": restart it with --env-kwargs '{options}'" if options else ""
+            raise VlaUserError(f"the env server at {env.address} has no camera {missing} the checkpoint reads{hint}")
         discrete = isinstance(env.action_space, spaces.Discrete)
         if discrete != (action_type == "discrete"):
             raise VlaUserError(
@@ -331,6 +344,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         raise VlaUserError(f"--n-action-steps must be in 1..{pc.chunk_size}")
     action_type = env_action_type(pc)
     h, w = pc.image_size
+    servers = remote_envs(cfg, pc, action_type) if remote else None  # checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "checkpoint": str(cfg.checkpoint),
@@ -349,11 +363,11 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     }
     all_latency: list[float] = []
     for task in tasks:
-        if remote:
-            envs = remote_envs(cfg, pc, action_type)
+        if servers is not None:
+            envs = servers
         else:
             envs = [
-                make_env(task, image_size=(h, w), action_type=action_type, split=split)
+                make_env(task, image_size=(h, w), action_type=action_type, split=split, **nav_env_options(pc))
                 for _ in range(min(cfg.num_envs, cfg.episodes))
             ]
         missing = [k for k in pc.camera_keys if k not in envs[0].observation_space.spaces]

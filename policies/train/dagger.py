@@ -171,7 +171,7 @@ def rollout_with_expert(
     from tqdm import tqdm
 
     from vla.envs import make_env
-    from vla.policies.eval.navigation import _stack
+    from vla.policies.eval.navigation import _stack, nav_env_options
     from vla.policies.experts.navigation import NavigationExpert
     from vla.policy.history import ExecutedActions, action_history_of
 
@@ -181,7 +181,8 @@ def rollout_with_expert(
     cams = list(policy.config.camera_keys)
     rng = np.random.default_rng([salt, len(seeds), 0xDA66E2])
     n_envs = min(2, len(seeds))
-    envs = [make_env(tasks[0], image_size=size, action_type=action_type, split=split) for _ in range(n_envs)]
+    options = nav_env_options(policy.config)
+    envs = [make_env(tasks[0], image_size=size, action_type=action_type, split=split, **options) for _ in range(n_envs)]
     experts = [NavigationExpert(env) for env in envs]
     frames: dict[str, list] = {k: [] for k in (*cams, OBS_STATE, ACTION, "executed")}
     per_episode: list[tuple[int, list[dict]]] = []  # (seed index, frames) so episodes are stored in seed order
@@ -202,7 +203,7 @@ def rollout_with_expert(
         task = tasks[j % len(tasks)]
         if envs[i].unwrapped.task_name != task:
             envs[i].close()
-            envs[i] = make_env(task, image_size=size, action_type=action_type, split=split)
+            envs[i] = make_env(task, image_size=size, action_type=action_type, split=split, **options)
             experts[i] = NavigationExpert(envs[i])
         current[i], steps[i], buffers[i] = j, 0, []
         obs[i], _ = envs[i].reset(seed=seeds[j])
