@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from vla.constants import OBS_IMAGES_PREFIX
 from vla.errors import VlaUserError
 
 from .config import TrainConfig
@@ -50,6 +51,19 @@ def check_action_history_dataset(dataset: str) -> None:
         )
 
 
+def camera_selection(cameras: str | None) -> tuple[str, ...]:
+    """--cameras 'depth,observation.images.egomap' -> full feature keys, in the order given (empty: not set)."""
+    if cameras is None:
+        return ()
+    keys = [c.strip() for c in cameras.split(",") if c.strip()]
+    if not keys:
+        raise VlaUserError("--cameras is empty; name one or more cameras, e.g. --cameras depth,egomap")
+    full = tuple(k if k.startswith(OBS_IMAGES_PREFIX) else OBS_IMAGES_PREFIX + k for k in keys)
+    if len(set(full)) != len(full):
+        raise VlaUserError(f"--cameras {cameras!r} names a camera twice")
+    return full
+
+
 def run_train(cfg: TrainConfig) -> int:
     import torch
 
@@ -89,7 +103,8 @@ def run_train(cfg: TrainConfig) -> int:
         collection_settings(cfg.dataset)  # a navigation dataset from `vla collect`, checked before decoding
     if cfg.action_history:
         check_action_history_dataset(cfg.dataset)  # before decoding
-    demos = load_demos(cfg.dataset, probe.camera_keys, size, episodes=cfg.episodes)
+    cameras = camera_selection(cfg.cameras)
+    demos = load_demos(cfg.dataset, cameras or probe.camera_keys, size, episodes=cfg.episodes, exact=bool(cameras))
     action_dim = demos.action.shape[1]
     n_discrete = demos_discrete_actions(demos)
     if n_discrete:

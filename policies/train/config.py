@@ -42,6 +42,9 @@ class TrainConfig:
     once into out/scene_bank.safetensors. 0 disables."""
     aux_scene_batch: int = 32
     """Scenes per training step from the scene bank."""
+    cameras: str | None = None
+    """Comma-separated cameras to train on, e.g. 'depth,egomap' (short for observation.images.depth, ...);
+    default: the preset's cameras, or every camera of the dataset when it has none of those."""
     image_size: int | None = None
     """Resize camera images to this square size; default: the dataset's own resolution."""
     chunk_size: int | None = None

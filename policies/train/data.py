@@ -151,16 +151,20 @@ def load_demos(
     image_size: tuple[int, int] | None,
     episodes: int | None = None,
     num_workers: int = 2,
+    exact: bool = False,
 ) -> DemoDataset:
+    """`exact`: load exactly `camera_keys` (the user's --cameras), never the dataset's own instead."""
     ds = open_lerobot_dataset(source)
     features = ds.meta.features
-    camera_keys = resolve_camera_keys(ds, camera_keys)
+    if not exact:
+        camera_keys = resolve_camera_keys(ds, camera_keys)
     missing = [k for k in (*camera_keys, OBS_STATE, ACTION) if k not in features]
     if missing:
         cams = [k for k in features if k.startswith(OBS_IMAGES_PREFIX)]
+        fix = "pass --cameras from those" if exact else "pick a policy whose camera_keys match, pass --cameras,"
         raise VlaUserError(
-            f"dataset {source} lacks required feature(s) {missing} (it has cameras {cams}); "
-            f"pick a policy whose camera_keys match or record those features"
+            f"dataset {source} lacks required feature(s) {missing} (it has cameras {cams}); {fix} or record "
+            f"those features"
         )
     if image_size is None:
         image_size = dataset_image_size(ds, camera_keys)

@@ -111,3 +111,34 @@ def test_egomap_on_a_tabletop_task_is_a_one_line_error(tmp_path):
         collect(CollectConfig(task="pick", out=tmp_path / "d", episodes=1, image_size=IMAGE, egomap=True),
                 progress=False)  # fmt: skip
     assert not (tmp_path / "d").exists()
+
+
+def test_cameras_option_trains_on_the_chosen_cameras_only(egomap_run, tmp_path):
+    data, _ = egomap_run
+    run_train(
+        TrainConfig(
+            dataset=str(data),
+            out=tmp_path / "run",
+            policy="tiny-categorical",
+            steps=2,
+            batch_size=8,
+            threads=1,
+            cameras="depth, observation.images.egomap",
+        )  # fmt: skip
+    )
+    ckpt = tmp_path / "run" / "checkpoints" / "last" / "pretrained_model"
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["camera_keys"] == [OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP]
+    policy = load_policy(ckpt)
+    env = make_env("pointnav", image_size=IMAGE, split="test", **nav_env_options(policy.config))
+    obs, _ = env.reset(seed=1)
+    from vla.policies.eval.navigation import rollout_nav_task
+
+    r = rollout_nav_task(policy, [env], [1], n_action_steps=1, videos=0)
+    assert len(r.episodes) == 1 and r.episodes[0].steps >= 1, "the env's extra RGB camera is ignored"
+    for cameras, message in (("depth,thermal", "observation.images.thermal"), (" , ", "--cameras is empty"),
+                             ("depth,depth", "names a camera twice")):  # fmt: skip
+        with pytest.raises(VlaUserError, match=message):
+            run_train(TrainConfig(dataset=str(data), out=tmp_path / "bad", policy="tiny-categorical", steps=1,
+                                  cameras=cameras))  # fmt: skip
+    assert not (tmp_path / "bad" / "checkpoints").exists()
