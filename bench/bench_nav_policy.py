@@ -84,6 +84,10 @@ def main() -> None:
         help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
     )  # fmt: skip
     parser.add_argument(
+        "--expert", default="shortest", choices=["shortest", "explore"],
+        help="demonstration and DAgger teacher (vla collect --expert); explore: objectnav/instructnav only",
+    )  # fmt: skip
+    parser.add_argument(
         "--egomap", action=argparse.BooleanOptionalAction, default=True,
         help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
     )  # fmt: skip
@@ -107,7 +111,7 @@ def main() -> None:
         t_collect = vla(
             "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
             "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
-            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []),
+            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []), "--expert", args.expert,
             "--out", str(out / "dataset"),
         )  # fmt: skip
         with LoadSampler() as load:
@@ -135,6 +139,7 @@ def main() -> None:
             "expert_noise": args.expert_noise,
             "action_history": args.action_history,
             "egomap": args.egomap,
+            "expert": args.expert,
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),

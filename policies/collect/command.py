@@ -94,6 +94,15 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
             f"--expert-noise is for navigation tasks only (a random tabletop action can knock objects over); "
             f"drop it for --task {cfg.task}"
         )
+    if cfg.expert != "shortest":
+        from vla.policies.experts.exploring import EXPLORING_TASKS
+
+        wrong = [t for t in tasks if t not in EXPLORING_TASKS]
+        if wrong:
+            raise VlaUserError(
+                f"--expert {cfg.expert} searches for objects ({', '.join(EXPLORING_TASKS)}); {', '.join(wrong)} "
+                f"needs --expert shortest"
+            )
     if cfg.egomap and not is_navigation(tasks[0]):
         raise VlaUserError(
             f"--egomap is for navigation tasks only (a top-down map of a house); drop it for --task {cfg.task}"
@@ -209,7 +218,7 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
     if successes >= cfg.episodes:
         return None
 
-    expert = make_expert(env, task)
+    expert = make_expert(env, task, cfg.expert)
     noise = None
     if cfg.expert_noise:
         from vla.policies.experts.perturbation import ExecutionNoise
@@ -263,12 +272,12 @@ def env_kwargs(cfg: CollectConfig, task: str) -> dict:
     return kwargs
 
 
-def make_expert(env, task: str):
-    """The scripted expert of a task's env: the shortest-path follower for navigation, else the tabletop one."""
+def make_expert(env, task: str, kind: str = "shortest"):
+    """The scripted expert of a task's env: a navigation teacher by name (--expert), else the tabletop one."""
     if is_navigation(task):
-        from vla.policies.experts.navigation import NavigationExpert
+        from vla.policies.experts import make_nav_expert
 
-        return NavigationExpert(env)
+        return make_nav_expert(env, kind)
     from vla.policies.experts import make_expert as make_tabletop_expert
 
     return make_tabletop_expert(env)

@@ -37,6 +37,8 @@ def collection_settings(cfg: CollectConfig, tasks: tuple[str, ...]) -> dict[str,
     }
     if any(is_navigation(t) for t in tasks):
         settings["action_type"] = cfg.action_type
+    if cfg.expert != "shortest":  # only when set, so datasets from before the option still extend
+        settings["expert"] = cfg.expert
     if cfg.egomap:  # only when set, so datasets from before the option still extend
         settings["egomap"] = True
     if cfg.expert_noise:  # only when set, so datasets from before the option still extend

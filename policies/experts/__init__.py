@@ -2,10 +2,29 @@
 
 from .tabletop import TabletopExpert
 
+NAV_EXPERTS = ("shortest", "explore")
+"""Navigation teachers: 'shortest' follows the privileged shortest path; 'explore' (object search only) visits
+rooms until the goal's room is entered, then takes the shortest path (policies/experts/exploring.py)."""
+
 
 def make_expert(env) -> TabletopExpert:
     """The scripted expert for a tabletop env (any task, single- or multi-task)."""
     return TabletopExpert(env)
 
 
-__all__ = ["TabletopExpert", "make_expert"]
+def make_nav_expert(env, kind: str = "shortest"):
+    """A navigation teacher by name (NAV_EXPERTS)."""
+    if kind == "shortest":
+        from .navigation import NavigationExpert
+
+        return NavigationExpert(env)
+    if kind == "explore":
+        from .exploring import ExploringExpert
+
+        return ExploringExpert(env)
+    from vla.errors import VlaUserError
+
+    raise VlaUserError(f"unknown navigation expert {kind!r}; choose one of {', '.join(NAV_EXPERTS)}")
+
+
+__all__ = ["NAV_EXPERTS", "TabletopExpert", "make_expert", "make_nav_expert"]

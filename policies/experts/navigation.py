@@ -34,6 +34,10 @@ class NavigationExpert:
         self._committed = None
         self._episode = self.env.episode
 
+    def drop_commitment(self) -> None:
+        """Forget the heading committed to (stale once someone else drove); the episode's memory stays."""
+        self._committed = None
+
     def act(self, obs=None):
         if self._episode is not self.env.episode:
             self.reset()
@@ -42,15 +46,19 @@ class NavigationExpert:
         return self._velocity()
 
     # ------------------------------------------------------------------ helpers
+    def field(self):
+        """The distance field being followed: the episode's goal (subclasses may follow others)."""
+        return self.env.episode.field
+
     def _distance(self, pose: Pose) -> float:
-        return self.env.episode.field.distance(pose.x, pose.y)
+        return self.field().distance(pose.x, pose.y)
 
     def _done(self, d: float) -> bool:
         return d < self.env.episode.success_distance
 
     def waypoint(self, pose: Pose) -> tuple[float, float]:
         """The farthest point within LOOKAHEAD along the shortest path that is in straight-line view."""
-        field, grid = self.env.episode.field, self.env.grid
+        field, grid = self.field(), self.env.grid
         max_cells = int(LOOKAHEAD / grid.resolution * 1.5) + 2
         path = field.path(pose.x, pose.y, max_points=max_cells)
         seg = np.linalg.norm(np.diff(path, axis=0), axis=1)

@@ -172,7 +172,7 @@ def rollout_with_expert(
 
     from vla.envs import make_env
     from vla.policies.eval.navigation import _stack, nav_env_options
-    from vla.policies.experts.navigation import NavigationExpert
+    from vla.policies.experts import make_nav_expert
     from vla.policy.history import ExecutedActions, action_history_of
 
     tasks, action_type = list(settings["tasks"]), settings.get("action_type", "discrete")
@@ -183,7 +183,8 @@ def rollout_with_expert(
     n_envs = min(2, len(seeds))
     options = nav_env_options(policy.config)
     envs = [make_env(tasks[0], image_size=size, action_type=action_type, split=split, **options) for _ in range(n_envs)]
-    experts = [NavigationExpert(env) for env in envs]
+    teacher = settings.get("expert", "shortest")  # the collection's own teacher labels the DAgger states
+    experts = [make_nav_expert(env, teacher) for env in envs]
     frames: dict[str, list] = {k: [] for k in (*cams, OBS_STATE, ACTION, "executed")}
     per_episode: list[tuple[int, list[dict]]] = []  # (seed index, frames) so episodes are stored in seed order
     meta: dict[int, tuple[str, bool, int]] = {}
@@ -204,7 +205,7 @@ def rollout_with_expert(
         if envs[i].unwrapped.task_name != task:
             envs[i].close()
             envs[i] = make_env(task, image_size=size, action_type=action_type, split=split, **options)
-            experts[i] = NavigationExpert(envs[i])
+            experts[i] = make_nav_expert(envs[i], teacher)
         current[i], steps[i], buffers[i] = j, 0, []
         obs[i], _ = envs[i].reset(seed=seeds[j])
         instruction[i] = str(obs[i][TASK])
@@ -229,7 +230,7 @@ def rollout_with_expert(
                     buffers[i].append({**{k: obs[i][k] for k in cams}, OBS_STATE: obs[i][OBS_STATE],
                                        ACTION: label, "executed": run})  # fmt: skip
                     if not np.array_equal(run, label):
-                        experts[i].reset()  # a heading the expert committed to is stale once someone else drove
+                        experts[i].drop_commitment()  # a committed heading is stale once someone else drove
                     env_action = int(round(float(run[0]))) if action_type == "discrete" else run
                     if action_type == "discrete":
                         history.push(i, env_action)

@@ -69,7 +69,7 @@ def test_rounds_add_expert_labelled_frames_of_the_states_the_policy_visited(nav_
                 executed = int(r.executed[t, 0])
                 if executed != int(r.action[t, 0]):
                     policy_steps += 1
-                    expert.reset()
+                    expert.drop_commitment()
                 obs, *_ = env.step(executed)
             start += n
     env.close()

@@ -1,0 +1,110 @@
+"""A teacher for object search that only uses what the agent could know: explore rooms until the goal has
+been seen, then take the shortest path to it.
+
+The shortest-path expert walks straight to a goal object it has never seen, through the one doorway of
+several that leads there. A policy that sees only its own camera (and a map of where it has been) cannot
+know which doorway that is, so cloning those choices teaches it a coin flip. This teacher acts as a
+searcher would: while no instance of the goal has been in view, it heads for the geodesically nearest room
+it has not yet been inside (a little way past the doorway, so the room is in view); once it is inside a
+room holding a goal instance, it follows the episode's shortest path and calls STOP as the expert does.
+"Seen" is the same-room rule the success test uses (object_region): it stands in for a visibility check.
+Its paths are longer than the shortest path (lower SPL) but every choice depends only on the episode so far.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla.envs.navigation.geodesic import DistanceField
+from vla.envs.navigation.layout import Rect
+from vla.envs.navigation.motion import Pose
+from vla.envs.navigation.occupancy import room_mask
+from vla.errors import VlaUserError
+
+from .navigation import NavigationExpert
+
+INSIDE_MARGIN = 0.6  # m; a room counts as visited once the agent is this far inside its walls
+EXPLORING_TASKS = ("objectnav", "instructnav")
+
+
+class ExploringExpert(NavigationExpert):
+    """Room-by-room search until a goal instance's room is entered, then the shortest path (ObjectNav, InstructNav)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        if self.env.task_name not in EXPLORING_TASKS:
+            raise VlaUserError(
+                f"the exploring expert searches for objects ({', '.join(EXPLORING_TASKS)}); {self.env.task_name} "
+                f"gives the goal's position, so use the shortest-path expert"
+            )
+        self.seen = False
+        self.visited: set[int] = set()
+        self.target: int | None = None
+        self._fields: dict[int, DistanceField] = {}
+        self._house = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.seen, self.visited, self.target = False, set(), None
+        if self._house is not self.env.house:  # room fields are per house, reused across its episodes
+            self._house, self._fields = self.env.house, {}
+
+    def act(self, obs=None):
+        if self._episode is not self.env.episode:
+            self.reset()
+        self._observe(self.env.pose)
+        return super().act(obs)
+
+    # ------------------------------------------------------------------ what the agent knows
+    def goal_rooms(self) -> set[int]:
+        house = self.env.house
+        return {house.objects[i].room for i in self.env.episode.goal_objects}
+
+    def _observe(self, pose: Pose) -> None:
+        house = self.env.house
+        room = house.room_at(pose.x, pose.y)
+        if room is not None and self._well_inside(house.rooms[room].interior, pose):
+            self.visited.add(room)
+        if room is not None and room in self.goal_rooms():
+            self.seen = True
+        if self.seen:
+            return
+        if self.target is None or self.target in self.visited:
+            self.target = self._nearest_unvisited(pose)
+
+    @staticmethod
+    def _well_inside(r: Rect, pose: Pose) -> bool:
+        m = INSIDE_MARGIN
+        return r.x0 + m <= pose.x <= r.x1 - m and r.y0 + m <= pose.y <= r.y1 - m
+
+    def _room_field(self, index: int) -> DistanceField:
+        if index not in self._fields:
+            env = self.env
+            room = env.house.rooms[index].interior
+            m = INSIDE_MARGIN
+            inner = Rect(room.x0 + m, room.y0 + m, room.x1 - m, room.y1 - m)
+            mask = room_mask(env.grid, inner)
+            if not mask.any():  # furniture fills the middle: any navigable floor of the room
+                mask = room_mask(env.grid, room)
+            self._fields[index] = env.graph.region_goal(mask, lambda x, y, r=inner: self._inside(r, x, y))
+        return self._fields[index]
+
+    def _inside(self, r: Rect, x: float, y: float) -> bool:
+        return r.x0 <= x <= r.x1 and r.y0 <= y <= r.y1 and self.env.grid.is_navigable(x, y)
+
+    def _nearest_unvisited(self, pose: Pose) -> int | None:
+        rooms = [r.index for r in self.env.house.rooms if r.index not in self.visited]
+        if not rooms:
+            return None
+        d = [self._room_field(i).distance(pose.x, pose.y) for i in rooms]
+        best = int(np.argmin(d))
+        return rooms[best] if np.isfinite(d[best]) else None
+
+    # ------------------------------------------------------------------ NavigationExpert hooks
+    def field(self):
+        if self.seen or self.target is None:
+            return self.env.episode.field
+        return self._room_field(self.target)
+
+    def _done(self, d: float) -> bool:
+        return self.seen and super()._done(d)
