@@ -91,6 +91,9 @@ def main() -> None:
         "--egomap", action=argparse.BooleanOptionalAction, default=True,
         help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
     )  # fmt: skip
+    parser.add_argument(
+        "--cameras", default=None, help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: all"
+    )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -121,7 +124,7 @@ def main() -> None:
                 "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size),
                 "--seed", str(args.seed), "--dagger-rounds", str(args.dagger_rounds),
                 "--dagger-episodes", str(args.dagger_episodes), "--action-history", str(args.action_history),
-                *threads,
+                *(["--cameras", args.cameras] if args.cameras else []), *threads,
             )  # fmt: skip
         ckpt = out / "train" / "checkpoints" / "last" / "pretrained_model"
         t_eval = vla(
@@ -140,6 +143,7 @@ def main() -> None:
             "action_history": args.action_history,
             "egomap": args.egomap,
             "expert": args.expert,
+            "cameras": args.cameras or "all",
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),
