@@ -44,6 +44,11 @@ class HabitatConfig:
     """Steps before truncation; None: the task's default."""
     max_depth: float = 10.0
     """Depth images encode 0..max_depth metres as 0..255, as the MuJoCo navigation suite does."""
+    egomap: bool = False
+    """Add `observation.images.egomap`, the top-down map the MuJoCo suite's egomap=True draws from depth, GPS
+    and compass (for checkpoints trained with `vla collect --egomap`)."""
+    egomap_window: float = 8.0
+    """Metres the egocentric map spans, as NavConfig.egomap_window."""
     reward_shaping: bool = False
     """False: reward 1.0 on a successful STOP, else 0 (as the MuJoCo suite). True: habitat-lab's PointNav
     reward, -0.01 per step + decrease of the geodesic distance to the goal + 2.5 on success."""
@@ -58,6 +63,8 @@ class HabitatConfig:
             raise VlaUserError(f"image size {h}x{w} is out of range; use 16..2048 pixels per side (e.g. 128)")
         if self.max_depth <= 0:
             raise VlaUserError(f"max_depth={self.max_depth} must be positive (metres)")
+        if not 2.0 <= self.egomap_window <= 40.0:
+            raise VlaUserError(f"egomap_window={self.egomap_window} m is out of range; use 2..40 m")
         if self.forward_step <= 0 or (self.turn_angle is not None and self.turn_angle <= 0):
             raise VlaUserError("forward_step and turn_angle must be positive")
 

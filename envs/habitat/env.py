@@ -32,7 +32,7 @@ from vla.errors import VlaUserError
 from .config import HabitatConfig
 from .episodes import NavEpisode, load_episodes, resolve_scene_path
 from .observation import map_observation, normalize_instruction, observation_space, state_names
-from .schema import ACTION_NAMES, OBS_IMAGE_RGB, SIM_ACTIONS, STOP
+from .schema import ACTION_NAMES, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB, OBS_STATE, SIM_ACTIONS, STOP
 from .sim import HabitatSim, NavSim, import_habitat_sim
 
 SimFactory = Callable[[HabitatConfig, float], NavSim]
@@ -71,7 +71,8 @@ class HabitatNavEnv(gym.Env):
         self.state_names = list(state_names(self.goal_in_state))
         self.action_names = ["nav.action_id"]
         self.sim: NavSim = (sim_factory or HabitatSim)(config, turn)
-        self.observation_space = observation_space(config.image_hw, self.goal_in_state)
+        self.observation_space = observation_space(config.image_hw, self.goal_in_state, config.egomap)
+        self.egomap = egomap_for(config) if config.egomap else None
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self.episode: NavEpisode | None = None
         self._rgb: np.ndarray | None = None
@@ -88,6 +89,8 @@ class HabitatNavEnv(gym.Env):
         self.measures = EpisodeMeasures(start_distance=start, success_distance=self.success_distance)
         self.measures.distance_to_goal = distance
         self.measures.start(*self._xy())
+        if self.egomap is not None:
+            self.egomap.reset()
         return self._observation(), self._info(done=False)
 
     def step(self, action):
@@ -148,6 +151,12 @@ class HabitatNavEnv(gym.Env):
         goal = np.asarray(self.episode.goals[0].position) if self.goal_in_state else None
         obs = map_observation(rgb, depth, position, rotation, self.episode, goal, self.config.max_depth)
         self._rgb = obs[OBS_IMAGE_RGB]
+        if self.egomap is not None:
+            state = obs[OBS_STATE]
+            gps, compass = (float(state[-3]), float(state[-2])), float(state[-1])
+            self.egomap.update(np.asarray(depth, np.float32).reshape(obs[OBS_IMAGE_RGB].shape[:2]), gps, compass)
+            polar = (float(state[0]), float(state[1])) if self.goal_in_state else None
+            obs[OBS_IMAGE_EGOMAP] = self.egomap.image(gps, compass, polar)
         return obs
 
     def _info(self, done: bool) -> dict:
@@ -165,6 +174,19 @@ class HabitatNavEnv(gym.Env):
             info.update(m.summary())
             info["agent_path"] = np.asarray(m.path, dtype=np.float32)
         return info
+
+
+def egomap_for(config: HabitatConfig):
+    """The MuJoCo suite's egocentric map with this agent's camera: at the base centre, sensor_height up, hfov wide."""
+    import math
+
+    from vla.envs.navigation.egomap import EgoMap, EgoMapSpec
+
+    h, w = config.image_hw
+    vfov = math.degrees(2 * math.atan(math.tan(math.radians(config.hfov) / 2) * h / w))  # square pixels
+    spec = EgoMapSpec(size=(h, w), window=config.egomap_window, camera_height=config.sensor_height,
+                      camera_forward=0.0, vfov_deg=vfov)  # fmt: skip
+    return EgoMap(spec)
 
 
 def _progress(previous: float, distance: float) -> float:

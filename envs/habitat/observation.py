@@ -16,6 +16,7 @@ from .schema import (
     MAX_INSTRUCTION,
     MAX_RANGE,
     OBS_IMAGE_DEPTH,
+    OBS_IMAGE_EGOMAP,
     OBS_IMAGE_RGB,
     OBS_STATE,
     POINTNAV_STATE_NAMES,
@@ -30,7 +31,7 @@ def state_names(goal_in_state: bool) -> tuple[str, ...]:
     return POINTNAV_STATE_NAMES if goal_in_state else STATE_NAMES
 
 
-def observation_space(image_hw: tuple[int, int], goal_in_state: bool) -> spaces.Dict:
+def observation_space(image_hw: tuple[int, int], goal_in_state: bool, egomap: bool = False) -> spaces.Dict:
     h, w = image_hw
     bounds = {"pointgoal.rho": (0.0, MAX_RANGE), "pointgoal.phi": (-np.pi, np.pi), "compass": (-np.pi, np.pi)}
     names = state_names(goal_in_state)
@@ -40,6 +41,7 @@ def observation_space(image_hw: tuple[int, int], goal_in_state: bool) -> spaces.
         {
             OBS_IMAGE_RGB: spaces.Box(0, 255, (h, w, 3), np.uint8),
             OBS_IMAGE_DEPTH: spaces.Box(0, 255, (h, w, 3), np.uint8),
+            **({OBS_IMAGE_EGOMAP: spaces.Box(0, 255, (h, w, 3), np.uint8)} if egomap else {}),
             OBS_STATE: spaces.Box(low, high, dtype=np.float32),
             TASK: spaces.Text(max_length=MAX_INSTRUCTION, min_length=1, charset=INSTRUCTION_CHARSET),
         }

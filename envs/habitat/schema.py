@@ -13,6 +13,7 @@ from vla.constants import OBS_STATE, TASK  # re-exported: the schema's other two
 
 OBS_IMAGE_RGB = "observation.images.rgb"  # uint8 (H, W, 3)
 OBS_IMAGE_DEPTH = "observation.images.depth"  # uint8 (H, W, 3) grey: metres = value / 255 * max_depth
+OBS_IMAGE_EGOMAP = "observation.images.egomap"  # uint8 (H, W, 3) grey, with egomap=True (navigation/egomap.py)
 
 # Discrete actions, numbered as in habitat-lab.
 STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT = 0, 1, 2, 3
@@ -32,6 +33,6 @@ OBJECTNAV_TEMPLATE = "find {article} {category}"
 
 __all__ = [
     "ACTION_NAMES", "INSTRUCTION_CHARSET", "MAX_INSTRUCTION", "MAX_RANGE", "MOVE_FORWARD", "OBJECTNAV_TEMPLATE",
-    "OBS_IMAGE_DEPTH", "OBS_IMAGE_RGB", "OBS_STATE", "POINTNAV_INSTRUCTION", "POINTNAV_STATE_NAMES", "SIM_ACTIONS",
-    "STATE_NAMES", "STOP", "TASK", "TURN_LEFT", "TURN_RIGHT",
+    "OBS_IMAGE_DEPTH", "OBS_IMAGE_EGOMAP", "OBS_IMAGE_RGB", "OBS_STATE", "POINTNAV_INSTRUCTION", "POINTNAV_STATE_NAMES",
+    "SIM_ACTIONS", "STATE_NAMES", "STOP", "TASK", "TURN_LEFT", "TURN_RIGHT",
 ]  # fmt: skip

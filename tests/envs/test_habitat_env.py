@@ -168,6 +168,32 @@ def test_schema_is_the_mujoco_navigation_suites(tmp_path, task):
             assert ours.observation_space[key] == space, key
 
 
+def test_egomap_matches_the_mujoco_suites_and_maps_the_simulators_depth(tmp_path):
+    from vla.envs.navigation import nav_env
+    from vla.envs.navigation.egomap import GOAL, OBSTACLE, TRAIL
+
+    assert S.OBS_IMAGE_EGOMAP == nav_env.OBS_IMAGE_EGOMAP
+    suite = gym.make("vla/PointNav-v0", image_size=32, egomap=True).unwrapped
+    env = _env(tmp_path, image_size=32, egomap=True)
+    assert env.observation_space[S.OBS_IMAGE_EGOMAP] == suite.observation_space[S.OBS_IMAGE_EGOMAP]
+    assert S.OBS_IMAGE_EGOMAP not in _env(tmp_path).observation_space.spaces
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(options={"episode_id": "ahead"})  # PlaneSim: depth 2 m everywhere, goal 1 m ahead
+    first = env.egomap.layer.copy()
+    m = obs[S.OBS_IMAGE_EGOMAP][..., 0]
+    cell = 8.0 / 32
+    rows, cols = np.nonzero(m == OBSTACLE)
+    assert len(rows) > 5 and np.all(np.abs((16 - rows - 0.5) * cell - 2.0) <= cell), "the plane 2 m ahead"
+    rows, cols = np.nonzero(m == GOAL)
+    assert abs((16 - rows.mean() - 0.5) * cell - 1.0) <= cell and abs(cols.mean() - 15.5) <= 1, "goal 1 m ahead"
+    for _ in range(2):
+        obs, *_ = env.step(MOVE_FORWARD)
+    m = obs[S.OBS_IMAGE_EGOMAP][..., 0]
+    assert (m[16:18, 15:17] == TRAIL).all(), "0.5 m of trail behind the agent"
+    env.reset(options={"episode_id": "ahead"})
+    assert np.array_equal(env.egomap.layer, first), "a new episode starts a new map"
+
+
 def _objectnav_env(tmp_path):
     data = {
         "goals_by_category": {"a.glb_chair": [{"position": [0, 0, -1], "view_points": []}]},
