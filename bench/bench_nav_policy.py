@@ -88,8 +88,13 @@ def main() -> None:
         help="demonstration and DAgger teacher (vla collect --expert); explore: objectnav/instructnav only",
     )  # fmt: skip
     parser.add_argument(
-        "--egomap", action=argparse.BooleanOptionalAction, default=True,
+        "--egomap", action=argparse.BooleanOptionalAction, default=False,
         help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--semantic-map", action=argparse.BooleanOptionalAction, default=False,
+        help="objectnav/instructnav: record the map plus where goal objects were seen, from ground-truth "
+        "segmentation (vla collect --semantic-map; privileged next to the RGB-D-only Habitat challenge)",
     )  # fmt: skip
     parser.add_argument(
         "--cameras", default=None, help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: all"
@@ -114,7 +119,8 @@ def main() -> None:
         t_collect = vla(
             "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
             "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
-            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []), "--expert", args.expert,
+            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []),
+            *(["--semantic-map"] if args.semantic_map else []), "--expert", args.expert,
             "--out", str(out / "dataset"),
         )  # fmt: skip
         with LoadSampler() as load:
@@ -142,6 +148,7 @@ def main() -> None:
             "expert_noise": args.expert_noise,
             "action_history": args.action_history,
             "egomap": args.egomap,
+            "semantic_map": args.semantic_map,
             "expert": args.expert,
             "cameras": args.cameras or "all",
             "train_frames": summary["frames"],

@@ -70,13 +70,22 @@ class NavConfig:
     egomap: bool = False
     """Add `observation.images.egomap`: a top-down map around the agent built from its own depth, GPS and
     compass over the episode (explored floor, obstacles, its trail; the PointNav goal), see egomap.py."""
+    semantic_map: bool = False
+    """ObjectNav / InstructNav: add `observation.images.semantic_map`, the same map plus, in the goal grey
+    level, where the camera has seen the episode's goal objects (from ground-truth segmentation, like
+    Habitat's SEMANTIC sensor: privileged compared with the RGB-D-only ObjectNav challenge)."""
     egomap_window: float = 8.0
     """Metres the egocentric map spans (the agent sees half of it ahead and half behind)."""
 
     def __post_init__(self) -> None:
         from .tasks import get_task
 
-        get_task(self.task)  # raises with a did-you-mean
+        task = get_task(self.task)  # raises with a did-you-mean
+        if self.semantic_map and task.uses_pointgoal:
+            raise VlaUserError(
+                f"semantic_map marks where goal objects were seen; {self.task} has a goal point, not objects "
+                f"(its egomap already shows the goal): use egomap"
+            )
         if self.action_type not in ACTION_TYPES:
             raise VlaUserError(f"unknown action_type '{self.action_type}'; use discrete or velocity")
         h, w = self.image_hw

@@ -12,6 +12,12 @@ the policy as one more camera.
 The image is grey (one value in all three channels), like the depth image, so that it survives
 LeRobot's yuv420p video in the full-resolution luma plane; each layer is one grey level, far enough
 apart that codec noise of a few levels cannot confuse them (see LEVELS).
+
+The semantic variant (`semantic_map` in the env) adds one layer: where the camera has seen the episode's
+goal objects, from a ground-truth segmentation camera (Habitat's SEMANTIC sensor; SemExp keeps the same
+kind of map per category). It is drawn in the goal grey level, so ObjectNav becomes "explore until the
+goal appears on the map, then go to it and STOP". That sensor is privileged compared with the Habitat
+ObjectNav challenge, which allows RGB-D, GPS and compass only; report results with it as such.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class EgoMap:
         n = int(math.ceil(2 * spec.extent / spec.cell))
         self.n = n
         self.layer = np.zeros((n, n), np.uint8)  # max over the grey levels drawn so far (except the goal)
+        self.seen_goal = np.zeros((n, n), bool)  # cells where the goal objects were seen (semantic variant)
         self._rays: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last: tuple[float, float] | None = None
         h, w = spec.size
@@ -74,6 +81,7 @@ class EgoMap:
 
     def reset(self) -> None:
         self.layer[:] = UNKNOWN
+        self.seen_goal[:] = False
         self._last = None
 
     # ------------------------------------------------------------------ accumulation
@@ -99,8 +107,11 @@ class EgoMap:
             self._rays = (h * 100000 + w, *np.meshgrid(v, u, indexing="ij"))
         return self._rays[2], self._rays[1]
 
-    def update(self, depth_m: np.ndarray, gps: tuple[float, float], compass: float) -> None:
-        """Add one observation: metric z-depth (H, W) from the camera at pose (gps x, y; compass) in the start frame."""
+    def update(
+        self, depth_m: np.ndarray, gps: tuple[float, float], compass: float, goal_mask: np.ndarray | None = None
+    ) -> None:
+        """Add one observation: metric z-depth (H, W) from the camera at pose (gps x, y; compass) in the start
+        frame; `goal_mask` (H, W) bool marks the pixels that show a goal object (semantic variant)."""
         sp = self.spec
         depth = np.asarray(depth_m, np.float64)
         right, down = self._camera_rays(*depth.shape)
@@ -115,6 +126,10 @@ class EgoMap:
         obstacle = valid & (height >= FLOOR_MAX) & (height <= OBSTACLE_MAX)
         self._mark(x[floor], y[floor], FREE)
         self._mark(x[obstacle], y[obstacle], OBSTACLE)
+        if goal_mask is not None:
+            seen = valid & np.asarray(goal_mask, bool)
+            i, j, inside = self._cells(x[seen], y[seen])
+            self.seen_goal[i[inside], j[inside]] = True
         self._trail(gps)
 
     def _trail(self, gps: tuple[float, float]) -> None:
@@ -133,14 +148,23 @@ class EgoMap:
         self._last = (float(gps[0]), float(gps[1]))
 
     # ------------------------------------------------------------------ read-out
-    def image(self, gps: tuple[float, float], compass: float, goal: tuple[float, float] | None = None) -> np.ndarray:
-        """uint8 (H, W, 3) grey map around the agent, heading up; `goal` = (rho m, phi rad) in the agent frame."""
+    def image(
+        self,
+        gps: tuple[float, float],
+        compass: float,
+        goal: tuple[float, float] | None = None,
+        seen_goal: bool = False,
+    ) -> np.ndarray:
+        """uint8 (H, W, 3) grey map around the agent, heading up; `goal` = (rho m, phi rad) in the agent frame;
+        `seen_goal` also draws where the goal objects were seen (the semantic variant)."""
         c, s = math.cos(compass), math.sin(compass)
         x = gps[0] + c * self._fwd - s * self._left
         y = gps[1] + s * self._fwd + c * self._left
         i, j, inside = self._cells(x, y)
         out = np.zeros(self._fwd.shape, np.uint8)
         out[inside] = self.layer[i[inside], j[inside]]
+        if seen_goal:
+            out[inside] = np.where(self.seen_goal[i[inside], j[inside]], np.uint8(GOAL), out[inside])
         if goal is not None:
             self._draw_goal(out, *goal)
         return np.repeat(out[:, :, None], 3, axis=2)

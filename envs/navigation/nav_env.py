@@ -6,6 +6,8 @@ Observation (dict, LeRobot keys):
   observation.images.depth  uint8 (H, W, 3)  z-depth, grey: metres = value / 255 * max_depth (depth.py)
   observation.images.egomap uint8 (H, W, 3)  only with egomap=True: top-down map around the agent from its own
                                              depth, GPS and compass (egomap.py), heading up, grey levels
+  observation.images.semantic_map            only with semantic_map=True (ObjectNav, InstructNav): the same
+                                             map plus where the goal objects were seen (ground-truth semantics)
   observation.state         float32          PointNav (5): pointgoal_with_gps_compass (rho m, phi rad),
                                              GPS (x, y m in the start frame: x ahead, y left), compass (rad);
                                              ObjectNav / InstructNav (3): GPS, compass
@@ -46,6 +48,7 @@ from .tasks import NavEpisode, get_task
 OBS_IMAGE_RGB = "observation.images.rgb"
 OBS_IMAGE_DEPTH = "observation.images.depth"
 OBS_IMAGE_EGOMAP = "observation.images.egomap"
+OBS_IMAGE_SEMANTIC_MAP = "observation.images.semantic_map"
 STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT = range(4)
 ACTION_NAMES_DISCRETE = ("STOP", "MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
 MAX_RANGE = 100.0  # m; bound of GPS and rho in the observation space
@@ -85,6 +88,9 @@ class NavigationEnv(gym.Env):
         self.egomap: EgoMap | None = None
         if config.egomap:
             cameras[OBS_IMAGE_EGOMAP] = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        if config.semantic_map:
+            cameras[OBS_IMAGE_SEMANTIC_MAP] = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        if config.egomap or config.semantic_map:  # one accumulated map serves both images
             self.egomap = EgoMap(EgoMapSpec(size=(h, w), window=config.egomap_window))
         self.observation_space = spaces.Dict(
             {
@@ -240,13 +246,18 @@ class NavigationEnv(gym.Env):
         if self.egomap is None:
             rgb, depth = self.scene.render_rgbd()
             return {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth, OBS_STATE: self._state(), TASK: self.instruction}
-        rgb, depth, depth_m = self.scene.render_rgbd(metric=True)
+        semantic = self.config.semantic_map
+        rgb, depth, depth_m, *objects = self.scene.render_rgbd(metric=True, objects=semantic)
         x, y, compass = self.gps_compass()
-        self.egomap.update(depth_m, (x, y), compass)
+        goal_mask = np.isin(objects[0], self.episode.goal_objects) if semantic else None
+        self.egomap.update(depth_m, (x, y), compass, goal_mask)
         goal = self.pointgoal() if self.task.uses_pointgoal else None
-        egomap = self.egomap.image((x, y), compass, goal)
-        return {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth, OBS_IMAGE_EGOMAP: egomap, OBS_STATE: self._state(),
-                TASK: self.instruction}  # fmt: skip
+        obs = {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth}
+        if self.config.egomap:
+            obs[OBS_IMAGE_EGOMAP] = self.egomap.image((x, y), compass, goal)
+        if semantic:
+            obs[OBS_IMAGE_SEMANTIC_MAP] = self.egomap.image((x, y), compass, goal, seen_goal=True)
+        return {**obs, OBS_STATE: self._state(), TASK: self.instruction}
 
     def _info(self, done: bool) -> dict[str, Any]:
         m, ep = self.measures, self.episode

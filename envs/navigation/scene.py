@@ -4,7 +4,8 @@ the egocentric RGB-D rendering.
 One model per house: walls and floors are static geoms, each piece of furniture is a static body
 (`obj<i>_<category>`) of visual primitives plus one invisible collision box over its footprint.
 The robot is moved kinematically by writing its joints (see motion.py), so rendering a step costs
-one kinematics pass and two render passes (colour, depth) through one EGL context.
+one kinematics pass and two render passes (colour, depth) through one EGL context, plus a third
+(segmentation: which object each pixel shows) when a semantic map is drawn.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class NavScene:
         self.image_size = image_size
         self.max_depth = max_depth
         self._qadr = [self.model.joint(j).qposadr[0] for j in BASE_JOINTS]
+        # geom id -> index of the piece of furniture it belongs to (-1: walls, floors, the robot)
+        self.geom_object = np.full(self.model.ngeom + 1, -1, np.int64)  # the extra entry maps id -1 (background)
+        for g in range(self.model.ngeom):
+            body = self.model.body(self.model.geom_bodyid[g]).name
+            if body.startswith("obj"):
+                self.geom_object[g] = int(body[3:].split("_", 1)[0])
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._finalizers: list[weakref.finalize] = []
 
@@ -105,9 +112,11 @@ class NavScene:
             self._finalizers.append(weakref.finalize(self, renderer.close))
         return self._renderers[size]
 
-    def render_rgbd(self, metric: bool = False) -> tuple[np.ndarray, ...]:
+    def render_rgbd(self, metric: bool = False, objects: bool = False) -> tuple[np.ndarray, ...]:
         """Egocentric RGB uint8 (H, W, 3) and depth encoded as uint8 (H, W, 3) (see depth.py); with
-        `metric`, also the float z-depth in metres (H, W)."""
+        `metric`, also the float z-depth in metres (H, W); with `objects`, also the index of the piece of
+        furniture each pixel shows (H, W) int64, -1 elsewhere (ground-truth semantics, like Habitat's
+        SEMANTIC sensor)."""
         r = self._renderer(self.image_size)
         r.update_scene(self.data, camera=CAMERA)
         rgb = r.render().copy()
@@ -116,9 +125,18 @@ class NavScene:
             depth = r.render()
         finally:
             r.disable_depth_rendering()
+        out = [rgb, encode_depth(depth, self.max_depth)]
         if metric:
-            return rgb, encode_depth(depth, self.max_depth), depth.copy()
-        return rgb, encode_depth(depth, self.max_depth)
+            out.append(depth.copy())
+        if objects:
+            r.enable_segmentation_rendering()
+            try:
+                seg = r.render()
+            finally:
+                r.disable_segmentation_rendering()
+            ids = np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
+            out.append(self.geom_object[ids])
+        return tuple(out)
 
     def render_rgb(self, size: tuple[int, int]) -> np.ndarray:
         r = self._renderer(size)

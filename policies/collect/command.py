@@ -107,6 +107,15 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
         raise VlaUserError(
             f"--egomap is for navigation tasks only (a top-down map of a house); drop it for --task {cfg.task}"
         )
+    if cfg.semantic_map:
+        from vla.policies.experts.exploring import EXPLORING_TASKS
+
+        wrong = [t for t in tasks if t not in EXPLORING_TASKS]
+        if wrong:
+            raise VlaUserError(
+                f"--semantic-map marks where goal objects were seen ({', '.join(EXPLORING_TASKS)}); drop it for "
+                f"{', '.join(wrong)}"
+            )
     out = cfg.out.expanduser().absolute()
     repo_id = cfg.resolved_repo_id()
     settings = collection_settings(cfg, tasks)
@@ -269,6 +278,8 @@ def env_kwargs(cfg: CollectConfig, task: str) -> dict:
         kwargs["action_type"] = cfg.action_type
         if cfg.egomap:
             kwargs["egomap"] = True
+        if cfg.semantic_map:
+            kwargs["semantic_map"] = True
     return kwargs
 
 

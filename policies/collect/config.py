@@ -43,6 +43,10 @@ class CollectConfig:
     egomap: bool = False
     """Navigation tasks only: also record `observation.images.egomap`, a top-down map around the agent built
     from its own depth, GPS and compass (the memory of where it has been; envs/navigation/egomap.py)."""
+    semantic_map: bool = False
+    """ObjectNav / InstructNav only: also record `observation.images.semantic_map`, the top-down map plus
+    where the goal objects were seen, from ground-truth segmentation (Habitat's SEMANTIC sensor; privileged
+    next to the RGB-D-only ObjectNav challenge)."""
     keep_failures: bool = False
     """Also keep episodes in which the expert failed (they do not count towards --episodes)."""
     max_attempts_factor: float = 2.0

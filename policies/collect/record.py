@@ -41,6 +41,8 @@ def collection_settings(cfg: CollectConfig, tasks: tuple[str, ...]) -> dict[str,
         settings["expert"] = cfg.expert
     if cfg.egomap:  # only when set, so datasets from before the option still extend
         settings["egomap"] = True
+    if cfg.semantic_map:
+        settings["semantic_map"] = True
     if cfg.expert_noise:  # only when set, so datasets from before the option still extend
         settings["expert_noise"] = cfg.expert_noise
     return settings

@@ -77,17 +77,21 @@ def env_action_type(config) -> str:
 
 
 def nav_env_options(config) -> dict:
-    """make_env options a checkpoint needs beyond its action type: the egocentric map when it reads one."""
-    from vla.envs.navigation.nav_env import OBS_IMAGE_EGOMAP
+    """make_env options a checkpoint needs beyond its action type: the egocentric maps it reads."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_EGOMAP, OBS_IMAGE_SEMANTIC_MAP
 
-    return {"egomap": True} if OBS_IMAGE_EGOMAP in tuple(config.camera_keys) else {}
+    keys = tuple(config.camera_keys)
+    options = {"egomap": True} if OBS_IMAGE_EGOMAP in keys else {}
+    if OBS_IMAGE_SEMANTIC_MAP in keys:
+        options["semantic_map"] = True
+    return options
 
 
 def video_frame(obs: dict, i: int) -> np.ndarray:
-    """RGB | depth (| egomap, when the env has one) side by side, upscaled 2x."""
-    from vla.envs.navigation.nav_env import OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB
+    """RGB | depth (| egomap | semantic map, when the env has them) side by side, upscaled 2x."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB, OBS_IMAGE_SEMANTIC_MAP
 
-    keys = [k for k in (OBS_IMAGE_RGB, OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP) if k in obs]
+    keys = [k for k in (OBS_IMAGE_RGB, OBS_IMAGE_DEPTH, OBS_IMAGE_EGOMAP, OBS_IMAGE_SEMANTIC_MAP) if k in obs]
     frame = np.concatenate([obs[k][i] for k in keys], axis=1)
     return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1)
 

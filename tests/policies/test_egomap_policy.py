@@ -142,3 +142,41 @@ def test_cameras_option_trains_on_the_chosen_cameras_only(egomap_run, tmp_path):
             run_train(TrainConfig(dataset=str(data), out=tmp_path / "bad", policy="tiny-categorical", steps=1,
                                   cameras=cameras))  # fmt: skip
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_semantic_map_collects_trains_and_evaluates_with_its_own_envs(tmp_path):
+    """--semantic-map: recorded as its own camera (goal objects in the goal grey level, surviving h264), a
+    checkpoint reading it gets envs that draw it (DAgger and eval), and PointNav refuses it in one line."""
+    from vla.envs.navigation.nav_env import OBS_IMAGE_SEMANTIC_MAP
+
+    data = tmp_path / "data"
+    collect(CollectConfig(task="objectnav", out=data, episodes=3, image_size=IMAGE, seed=5, expert="explore",
+                          semantic_map=True), progress=False)  # fmt: skip
+    record = json.loads((data / "meta" / "vla_collect.json").read_text())
+    assert record["settings"]["semantic_map"] is True and "egomap" not in record["settings"]
+    demos = load_demos(str(data), (OBS_IMAGE_SEMANTIC_MAP,), None)
+    maps = demos.images[OBS_IMAGE_SEMANTIC_MAP].float().mean(1)
+    goal_frames = ((maps - GOAL).abs() <= 20).flatten(1).any(1)
+    assert 0.2 <= float(goal_frames.float().mean()) < 1.0, "the goal appears partway through the episodes"
+    run_train(
+        TrainConfig(dataset=str(data), out=tmp_path / "run", policy="tiny-categorical", steps=3, batch_size=8,
+                    threads=1, dagger_rounds=1, dagger_episodes=1, cameras="depth,semantic_map")
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["dagger"]["rounds"][0]["frames"] >= 1
+    ckpt = tmp_path / "run" / "checkpoints" / "last" / "pretrained_model"
+    policy = load_policy(ckpt)
+    assert policy.config.camera_keys == (OBS_IMAGE_DEPTH, OBS_IMAGE_SEMANTIC_MAP)
+    assert nav_env_options(policy.config) == {"semantic_map": True}
+    r = subprocess.run(
+        [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(ckpt), "--task", "objectnav", "--episodes",
+         "1", "--split", "test", "--videos", "0", "--threads", "1", "--out", str(tmp_path / "eval")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["tasks"]["objectnav"]["episodes"] == 1
+    with pytest.raises(VlaUserError, match="--semantic-map marks where goal objects were seen"):
+        collect(CollectConfig(task="pointnav", out=tmp_path / "p", episodes=1, image_size=IMAGE, semantic_map=True),
+                progress=False)  # fmt: skip
+    assert not (tmp_path / "p").exists()
