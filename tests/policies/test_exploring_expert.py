@@ -50,6 +50,29 @@ def test_exploring_teacher_finds_every_goal_on_a_longer_path(task):
     assert np.mean(spl["explore"]) > 0.5, spl
 
 
+def test_exploring_teacher_stops_a_margin_inside_the_success_region():
+    """STOP lands within view_radius - STOP_DEPTH (0.6 m) of a goal object, where the shortest-path expert
+    stops on the region's edge (about 0.75-1.0 m away): the cloned STOP gets 0.4 m of slack."""
+    from vla.policies.experts.exploring import STOP_DEPTH
+
+    def gap(o, x, y) -> float:  # distance from (x, y) to the object's footprint rectangle
+        (cx, cy), (hx, hy) = o.footprint.center, o.footprint.half
+        return float(np.hypot(max(abs(x - cx) - hx, 0.0), max(abs(y - cy) - hy, 0.0)))
+
+    env = make_env("objectnav", image_size=16, split="test")
+    u = env.unwrapped
+    gaps = {"explore": [], "shortest": []}
+    for kind in gaps:
+        expert = make_nav_expert(env, kind)
+        for seed in range(8):
+            info, _ = run_episode(env, expert, seed)
+            assert info["success"], (kind, seed)
+            gaps[kind].append(min(gap(u.house.objects[i], u.pose.x, u.pose.y) for i in u.episode.goal_objects))
+    deep = u.config.view_radius - STOP_DEPTH
+    assert max(gaps["explore"]) <= deep + 0.05, gaps  # one 5 cm grid cell of slack
+    assert np.median(gaps["shortest"]) > deep + 0.15, gaps
+
+
 def test_choices_before_the_goal_is_seen_do_not_depend_on_where_it_is():
     """Two copies of one episode whose goals lie in different rooms: the same actions until one sees its goal."""
     compared = 0
