@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from .depth import encode_depth
-from .layout import WALL_H, House, Rect
+from .layout import WALL_H, House, PlacedObject, Rect
 from .motion import Pose
 from .objects import CATEGORIES, COLOURS
 
@@ -64,7 +64,7 @@ def build_spec(house: House) -> mujoco.MjSpec:
     for d in house.doors:  # a lintel above each doorway keeps the ceiling line closed
         _box(world, visual, f"lintel_{d.a}_{d.b}", d.gap, 2.1, WALL_H, [*house.wall_rgb, 1])
     for obj in house.objects:
-        body = world.add_body(name=f"obj{obj.index}_{obj.category}", pos=[*obj.center, 0], quat=_yaw_quat(obj.yaw))
+        body = world.add_body(name=object_body_name(obj), pos=[*obj.center, 0], quat=_yaw_quat(obj.yaw))
         rgb = COLOURS[obj.colour]
         for n, part in enumerate(CATEGORIES[obj.category].build(obj.half[0], obj.half[1], rgb)):
             body.add_geom(default=visual, name=f"obj{obj.index}_{n}", type=GEOM_TYPES[part.kind], size=list(part.size),
@@ -72,6 +72,10 @@ def build_spec(house: House) -> mujoco.MjSpec:
         body.add_geom(default=collision, name=f"obj{obj.index}_collision", type=mujoco.mjtGeom.mjGEOM_BOX,
                       size=[obj.half[0], obj.half[1], 0.5], pos=[0, 0, 0.5])  # fmt: skip
     return spec
+
+
+def object_body_name(obj: PlacedObject) -> str:
+    return f"obj{obj.index}_{obj.category}"
 
 
 def _box(world, default, name: str, r: Rect, z0: float, z1: float, rgba) -> None:
@@ -92,10 +96,9 @@ class NavScene:
         self._qadr = [self.model.joint(j).qposadr[0] for j in BASE_JOINTS]
         # geom id -> index of the piece of furniture it belongs to (-1: walls, floors, the robot)
         self.geom_object = np.full(self.model.ngeom + 1, -1, np.int64)  # the extra entry maps id -1 (background)
-        for g in range(self.model.ngeom):
-            body = self.model.body(self.model.geom_bodyid[g]).name
-            if body.startswith("obj"):
-                self.geom_object[g] = int(body[3:].split("_", 1)[0])
+        for obj in house.objects:
+            body = self.model.body(object_body_name(obj)).id
+            self.geom_object[:-1][self.model.geom_bodyid == body] = obj.index
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._finalizers: list[weakref.finalize] = []
 

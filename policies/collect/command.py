@@ -95,27 +95,13 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
             f"drop it for --task {cfg.task}"
         )
     if cfg.expert != "shortest":
-        from vla.policies.experts.exploring import EXPLORING_TASKS
-
-        wrong = [t for t in tasks if t not in EXPLORING_TASKS]
-        if wrong:
-            raise VlaUserError(
-                f"--expert {cfg.expert} searches for objects ({', '.join(EXPLORING_TASKS)}); {', '.join(wrong)} "
-                f"needs --expert shortest"
-            )
+        _object_search_only(tasks, f"--expert {cfg.expert} searches for objects", "use --expert shortest")
     if cfg.egomap and not is_navigation(tasks[0]):
         raise VlaUserError(
             f"--egomap is for navigation tasks only (a top-down map of a house); drop it for --task {cfg.task}"
         )
     if cfg.semantic_map:
-        from vla.policies.experts.exploring import EXPLORING_TASKS
-
-        wrong = [t for t in tasks if t not in EXPLORING_TASKS]
-        if wrong:
-            raise VlaUserError(
-                f"--semantic-map marks where goal objects were seen ({', '.join(EXPLORING_TASKS)}); drop it for "
-                f"{', '.join(wrong)}"
-            )
+        _object_search_only(tasks, "--semantic-map marks where goal objects were seen", "drop --semantic-map")
     out = cfg.out.expanduser().absolute()
     repo_id = cfg.resolved_repo_id()
     settings = collection_settings(cfg, tasks)
@@ -269,6 +255,15 @@ def _collect_task(session: Session, task: str, env, spec: ShardWriterSpec, *, la
     if not last:  # compact this task's remaining shards while the next task records
         _maybe_compact(session, task, 2)
     return None
+
+
+def _object_search_only(tasks: tuple[str, ...], what: str, fix: str) -> None:
+    """One-line error for an option that only object-search tasks (objectnav, instructnav) take."""
+    from vla.policies.experts.exploring import EXPLORING_TASKS
+
+    wrong = [t for t in tasks if t not in EXPLORING_TASKS]
+    if wrong:
+        raise VlaUserError(f"{what} ({', '.join(EXPLORING_TASKS)}), not {', '.join(wrong)}: {fix}")
 
 
 def env_kwargs(cfg: CollectConfig, task: str) -> dict:

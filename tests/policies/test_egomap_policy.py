@@ -27,6 +27,15 @@ from vla.policy.checkpoint import load_policy
 IMAGE = 32
 
 
+def run_eval(ckpt: Path, task: str, episodes: int, videos: int, out: Path) -> subprocess.CompletedProcess:
+    """`vla eval` in its own process on test houses, one torch thread."""
+    return subprocess.run(
+        [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(ckpt), "--task", task, "--episodes",
+         str(episodes), "--split", "test", "--videos", str(videos), "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def egomap_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("egomap")
@@ -75,11 +84,7 @@ def test_checkpoint_reads_the_map_and_eval_builds_envs_that_draw_it(egomap_run, 
     with torch.no_grad():
         a, b = policy.encode(batch).cognition, policy.encode(blank).cognition
     assert float((a - b).abs().max()) > 1e-4, "the map is an input that matters"
-    r = subprocess.run(
-        [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(ckpt), "--task", "pointnav", "--episodes",
-         "2", "--split", "test", "--videos", "1", "--threads", "1", "--out", str(tmp_path / "eval")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    r = run_eval(ckpt, "pointnav", episodes=2, videos=1, out=tmp_path / "eval")
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert len(report["tasks"]["pointnav"]["per_episode"]) == 2
@@ -168,11 +173,7 @@ def test_semantic_map_collects_trains_and_evaluates_with_its_own_envs(tmp_path):
     policy = load_policy(ckpt)
     assert policy.config.camera_keys == (OBS_IMAGE_DEPTH, OBS_IMAGE_SEMANTIC_MAP)
     assert nav_env_options(policy.config) == {"semantic_map": True}
-    r = subprocess.run(
-        [sys.executable, "-m", "vla.cli.main", "eval", "--checkpoint", str(ckpt), "--task", "objectnav", "--episodes",
-         "1", "--split", "test", "--videos", "0", "--threads", "1", "--out", str(tmp_path / "eval")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    r = run_eval(ckpt, "objectnav", episodes=1, videos=0, out=tmp_path / "eval")
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["tasks"]["objectnav"]["episodes"] == 1
