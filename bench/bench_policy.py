@@ -41,6 +41,9 @@ def main() -> None:
         "--total-minutes", type=float, default=None, help="collection + training budget; overrides --train-minutes"
     )
     parser.add_argument("--aux-scenes", type=int, default=4000, help="scene bank size for the grounding loss")
+    parser.add_argument(
+        "--grounding-weight", type=float, default=1.0, help="weight of the dense grounding loss (0: no heatmaps)"
+    )
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--eval-episodes", type=int, default=50, help="per task and split")
@@ -64,7 +67,7 @@ def main() -> None:
     t_train = vla(
         "train", "--dataset", str(out / "dataset"), "--policy", args.policy, "--out", str(out / "train"),
         "--steps", str(args.steps), "--max-minutes", f"{train_minutes:.2f}", "--batch-size", str(args.batch_size),
-        "--aux-scenes", str(args.aux_scenes), *threads,
+        "--aux-scenes", str(args.aux_scenes), "--grounding-weight", str(args.grounding_weight), *threads,
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -88,6 +91,7 @@ def main() -> None:
         "collect_minutes": round(t_collect / 60, 1),
         "train_minutes": round(summary["train_seconds"] / 60, 1),
         "aux_scenes": args.aux_scenes,
+        "grounding_weight": args.grounding_weight,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

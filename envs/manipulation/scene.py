@@ -15,7 +15,9 @@ import numpy as np
 
 from .assets import tabletop_scene_path
 from .kinematics import ARM_JOINTS, FINGER_JOINTS, ArmGeometry, tool_yaw
-from .props import COLOURS
+from .props import COLOURS, GRASPABLE_SHAPES
+
+SEMANTIC_SHAPES: tuple[str, ...] = (*GRASPABLE_SHAPES, "bowl")  # shape classes of prop_semantics()
 
 TABLE_TOP_Z = 0.0
 FINGER_OPEN = 0.042  # per-finger opening at gripper command -1 (m)
@@ -198,6 +200,52 @@ class TabletopScene:
         r = self._renderer(size or self.image_size)
         r.update_scene(self.data, camera=camera)
         return r.render().copy()
+
+    def prop_semantics(self, camera: str, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ground-truth (colour, shape) of every pixel from MuJoCo's segmentation pass: two (H, W) uint8 maps,
+        0 where no prop is seen, else 1 + the index in COLOURS / SEMANTIC_SHAPES. For training labels only."""
+        r = self._renderer(size or self.image_size)
+        r.enable_segmentation_rendering()
+        try:
+            r.update_scene(self.data, camera=camera)
+            seg = r.render()
+        finally:
+            r.disable_segmentation_rendering()
+        lut_colour, lut_shape = self._semantic_luts()
+        geom = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM, seg[..., 0], -1)
+        return lut_colour[geom + 1], lut_shape[geom + 1]
+
+    def _semantic_luts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per geom id + 1 (0: no geom): colour and shape class of the active prop it belongs to."""
+        colour = np.zeros(self.model.ngeom + 1, np.uint8)
+        shape = np.zeros(self.model.ngeom + 1, np.uint8)
+        colours = list(COLOURS)
+        for p in self.layout.props:
+            for g in self._prop_geoms[p.body]:
+                colour[g + 1] = 1 + colours.index(p.colour)
+                shape[g + 1] = 1 + SEMANTIC_SHAPES.index(p.shape)
+        return colour, shape
+
+    def project(self, camera: str, points: np.ndarray) -> np.ndarray:
+        """World points (P, 3) -> (P, 2) image coordinates (x right, y down) as fractions of the width and
+        height, NaN for points behind the camera or outside its view. Occlusion is not checked.
+
+        The pinhole model of MuJoCo's renderer (square pixels, vertical field of view `fovy`), so the result
+        holds at any resolution: pixel column = x * width.
+        """
+        m, d = self.model, self.data
+        cam = m.camera(camera).id
+        h, w = self.image_size
+        rel = (np.asarray(points, np.float64).reshape(-1, 3) - d.cam_xpos[cam]) @ d.cam_xmat[cam].reshape(3, 3)
+        depth = -rel[:, 2]  # MuJoCo cameras look down their -z axis, y up
+        half_height = math.tan(math.radians(m.cam_fovy[cam]) / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = 0.5 + rel[:, 0] / (depth * half_height * 2 * w / h)
+            y = 0.5 - rel[:, 1] / (depth * half_height * 2)
+        uv = np.stack([x, y], -1)
+        visible = (depth > 1e-6) & (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+        uv[~visible] = np.nan
+        return uv
 
     def close(self) -> None:
         for f in self._finalizers:

@@ -5,13 +5,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
+
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """(B, 3, H, W) -> same shape, each image shifted by up to `pad` pixels (replicate padding)."""
-    b, _, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
+    return shift(images, pad, *shift_offsets(images.shape[0], pad, generator))
+
+
+def shift_offsets(b: int, pad: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop offsets (dx, dy) in 0..2*pad per image; the content moves by (pad - dx, pad - dy) pixels."""
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    return dx, dy
+
+
+def shift(images: torch.Tensor, pad: int, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) -> same shape, cropped at (dx, dy) from the replicate-padded images."""
+    b, _, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
     rows = (dy[:, None] + torch.arange(h)[None]).to(images.device)  # (B, H)
     cols = (dx[:, None] + torch.arange(w)[None]).to(images.device)  # (B, W)
     idx_b = torch.arange(b, device=images.device)[:, None, None]
@@ -28,5 +40,33 @@ def photometric(images: torch.Tensor, strength: float, generator: torch.Generato
     return ((images - mean) * contrast + mean * brightness).clamp(0, 1)
 
 
-def augment_images(images: dict[str, torch.Tensor], generator: torch.Generator, pad: int = 4, strength: float = 0.15):
-    return {k: photometric(random_shift(v, pad, generator), strength, generator) for k, v in images.items()}
+def augment_images(
+    images: dict[str, torch.Tensor],
+    generator: torch.Generator,
+    pad: int = 4,
+    strength: float = 0.15,
+    pixels: torch.Tensor | None = None,
+    semantics: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Shift and jitter every camera's images. With `pixels` (B, cameras, P, 2), image points in [0, 1] per
+    camera in the dict's order (grounding labels), the result also holds them moved with their images under
+    AUX_PIXELS (NaN once shifted out of view); with `semantics` (B, cameras, groups, H, W) per-pixel class maps,
+    it holds them shifted the same way under AUX_SEMANTICS."""
+    out = {}
+    moved = pixels.clone() if pixels is not None else None
+    maps = []
+    for i, (k, v) in enumerate(images.items()):
+        dx, dy = shift_offsets(v.shape[0], pad, generator)
+        out[k] = photometric(shift(v, pad, dx, dy), strength, generator)
+        if semantics is not None:
+            maps.append(shift(semantics[:, i].float(), pad, dx, dy).to(semantics.dtype))
+        if moved is not None:
+            h, w = v.shape[-2:]
+            delta = torch.stack([(pad - dx) / w, (pad - dy) / h], -1).to(moved)  # (B, 2)
+            moved[:, i] += delta[:, None]
+    if moved is not None:
+        moved[~((moved >= 0) & (moved <= 1)).all(-1)] = float("nan")
+        out[AUX_PIXELS] = moved
+    if semantics is not None:
+        out[AUX_SEMANTICS] = torch.stack(maps, 1)
+    return out

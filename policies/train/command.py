@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict
@@ -77,6 +78,8 @@ def run_train(cfg: TrainConfig) -> int:
             raise VlaUserError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(cfg, name)})")
     if cfg.lr <= 0:
         raise VlaUserError(f"--lr must be > 0 (got {cfg.lr})")
+    if cfg.grounding_weight < 0:
+        raise VlaUserError(f"--grounding-weight must be >= 0 (got {cfg.grounding_weight})")
     out = Path(cfg.out)
     _check_out_dir(out)
     previous = out / "train_config.json"
@@ -126,6 +129,7 @@ def run_train(cfg: TrainConfig) -> int:
         env_state_dim=demos.env_state.shape[1] if demos.env_state is not None and cfg.aux_weight > 0 else 0,
         aux_loss_weight=cfg.aux_weight,
     )
+    config = with_grounding_maps(config, cfg)
     if n_discrete and not type(config.head).discrete_actions_only:
         print(
             f"[train] note: head '{config.head_name}' fits the {n_discrete} one-hot scores of a discrete action "
@@ -176,6 +180,29 @@ def run_train(cfg: TrainConfig) -> int:
     return 0
 
 
+def with_grounding_maps(config, cfg: TrainConfig):
+    """Give the embedded backbone one grounding heatmap per labelled point (target, goal) when a scene bank
+    will supervise them; other backbones train without (noted once)."""
+    from vla.backbones.embedded.configuration_embedded import EmbeddedBackboneConfig
+
+    if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0:
+        return config
+    if not isinstance(config.backbone, EmbeddedBackboneConfig):
+        print(
+            f"[train] note: backbone '{config.backbone_name}' has no grounding heatmaps; the scene bank trains "
+            "only the auxiliary position head"
+        )
+        return config
+    from .scenes import SEMANTIC_CLASSES
+
+    backbone = dataclasses.replace(
+        config.backbone,
+        vision_grounding_maps=config.env_state_dim // 3,
+        vision_semantic_classes=SEMANTIC_CLASSES if cfg.semantic_labels else (),
+    )
+    return dataclasses.replace(config, backbone=backbone, grounding_loss_weight=cfg.grounding_weight)
+
+
 def scene_bank(cfg: TrainConfig, config, out: Path):
     """The run's scene bank: loaded from out/ when it has the requested size, else rendered and saved."""
     from .scenes import SceneBank, generate_scene_bank
@@ -188,7 +215,13 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
     path = out / "scene_bank.safetensors"
     if path.is_file():
         bank = SceneBank.load(path)
-        if len(bank) == cfg.aux_scenes:
+        wants_pixels = bool(getattr(config.backbone, "vision_grounding_maps", 0))
+        wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ()))
+        if (
+            len(bank) == cfg.aux_scenes
+            and (bank.pixels is not None or not wants_pixels)
+            and (bank.semantics is not None or not wants_semantics)
+        ):
             return bank
     record = Path(cfg.dataset) / "meta" / "vla_collect.json"
     if not record.is_file():
@@ -202,6 +235,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         int(settings["image_size"]),
         config.camera_keys,
         seed=cfg.seed,
+        semantics=bool(getattr(config.backbone, "vision_semantic_classes", ())),
     )
     out.mkdir(parents=True, exist_ok=True)
     bank.save(path)

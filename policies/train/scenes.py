@@ -8,6 +8,12 @@ with the arm driven to a random pose, rendered once, and labelled with the simul
 target and goal positions. Training regresses those labels from the backbone (the same auxiliary
 head as `observation.environment_state`), never the actions; policies still act from images,
 instruction and proprioception only.
+
+Each scene also records where the target and the goal appear in every camera image (the simulator's
+camera projection), which supervises the backbone's dense grounding heatmaps (`vla.policy.grounding`):
+"the purple sphere is here in this image" is a far more direct signal than one xyz per scene. And it
+records the colour and shape class of every pixel (MuJoCo's segmentation pass), which teaches the same
+features what colours and shapes are, for every prop in view, independently of the instruction.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from vla.constants import OBS_ENV_STATE, OBS_STATE, TASK
+from vla.envs.manipulation.props import COLOURS
+from vla.envs.manipulation.scene import SEMANTIC_SHAPES
 from vla.errors import VlaUserError
+from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
+
+SEMANTIC_CLASSES = (1 + len(COLOURS), 1 + len(SEMANTIC_SHAPES))  # colour, shape (+ background)
 
 SCENE_SEED_OFFSET = 7_000_000  # keeps scene-bank seeds away from collection and evaluation seeds
 TOOL_LOW = np.array([0.22, -0.30, 0.05])
@@ -36,6 +47,9 @@ class SceneBank:
     state: torch.Tensor  # (N, S)
     env_state: torch.Tensor  # (N, E)
     instructions: list[str]
+    pixels: torch.Tensor | None = None  # (N, cameras, E // 3, 2) image xy in [0, 1] of each labelled point, NaN unseen
+    semantics: torch.Tensor | None = None  # (N, cameras, 2, H, W) uint8 colour / shape class per pixel, 0 = no prop
+    semantic_classes: tuple[int, ...] = ()  # classes per semantics channel, background included
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -46,13 +60,20 @@ class SceneBank:
             OBS_STATE: self.state[indices],
             OBS_ENV_STATE: self.env_state[indices],
             TASK: [self.instructions[i] for i in indices.tolist()],
+            **({AUX_PIXELS: self.pixels[indices]} if self.pixels is not None else {}),
+            **({AUX_SEMANTICS: self.semantics[indices]} if self.semantics is not None else {}),
         }
 
     def save(self, path: Path) -> None:
         tensors = {f"image.{k}": v for k, v in self.images.items()}
         tensors.update(state=self.state, env_state=self.env_state)
+        if self.pixels is not None:
+            tensors["pixels"] = self.pixels
+        if self.semantics is not None:
+            tensors["semantics"] = self.semantics
         tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata={"instructions": json.dumps(self.instructions)})
+        meta = {"instructions": json.dumps(self.instructions), "semantic_classes": json.dumps(self.semantic_classes)}
+        save_file(tensors, str(tmp), metadata=meta)
         tmp.replace(path)
 
     @classmethod
@@ -60,18 +81,29 @@ class SceneBank:
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as f:
-            instructions = json.loads(f.metadata()["instructions"])
+            meta = f.metadata()
+        instructions = json.loads(meta["instructions"])
         t = load_file(str(path))
         images = {k.removeprefix("image."): v for k, v in t.items() if k.startswith("image.")}
-        return cls(images=images, state=t["state"], env_state=t["env_state"], instructions=instructions)
+        return cls(
+            images=images,
+            state=t["state"],
+            env_state=t["env_state"],
+            instructions=instructions,
+            pixels=t.get("pixels"),  # banks saved before the grounding heatmaps have none
+            semantics=t.get("semantics"),
+            semantic_classes=tuple(json.loads(meta.get("semantic_classes", "[]"))),
+        )
 
 
 def _render_scenes(args) -> dict:
-    tasks, split, image_size, camera_keys, seeds = args
+    tasks, split, image_size, camera_keys, seeds, *rest = args
+    semantics = bool(rest and rest[0])
     import vla.envs
 
     envs = {t: vla.envs.make_env(t, image_size=image_size, split=split) for t in tasks}
     out = {"images": {k: [] for k in camera_keys}, "state": [], "env_state": [], "instructions": []}
+    out.update(pixels=[], semantics=[])
     try:
         for seed in seeds:
             rng = np.random.default_rng(seed)
@@ -83,7 +115,13 @@ def _render_scenes(args) -> dict:
             for k in camera_keys:
                 out["images"][k].append(np.asarray(obs[k]).transpose(2, 0, 1))
             out["state"].append(np.asarray(obs[OBS_STATE], np.float32))
-            out["env_state"].append(env.unwrapped.privileged_state())
+            env_state = env.unwrapped.privileged_state()
+            out["env_state"].append(env_state)
+            scene, points = env.unwrapped.scene, env_state.reshape(-1, 3)
+            out["pixels"].append(np.stack([scene.project(_camera_name(k), points) for k in camera_keys]))
+            size = tuple(np.asarray(obs[camera_keys[0]]).shape[:2])
+            if semantics:
+                out["semantics"].append(np.stack([scene.prop_semantics(_camera_name(k), size) for k in camera_keys]))
             out["instructions"].append(str(obs[TASK]))
     finally:
         for env in envs.values():
@@ -100,12 +138,14 @@ def generate_scene_bank(
     seed: int = 0,
     workers: int = 2,
     chunk: int = 64,
+    semantics: bool = False,
 ) -> SceneBank:
-    """Render `n` labelled scenes with `workers` processes (a progress bar shows the rate)."""
+    """Render `n` labelled scenes with `workers` processes (a progress bar shows the rate); with `semantics`,
+    also each camera's colour and shape class maps (one more segmentation render per camera)."""
     if n < 1:
         raise VlaUserError(f"a scene bank needs n >= 1 scenes (got {n})")
     seeds = np.arange(n) + SCENE_SEED_OFFSET + seed * 1_000_003
-    jobs = [(tasks, split, image_size, camera_keys, seeds[i : i + chunk]) for i in range(0, n, chunk)]
+    jobs = [(tasks, split, image_size, camera_keys, seeds[i : i + chunk], semantics) for i in range(0, n, chunk)]
     parts = []
     ctx = mp.get_context("forkserver")
     with ctx.Pool(workers) as pool, tqdm(total=n, desc="scene bank", unit="scene") as bar:
@@ -118,4 +158,12 @@ def generate_scene_bank(
         state=torch.from_numpy(np.concatenate([np.stack(p["state"]) for p in parts])),
         env_state=torch.from_numpy(np.concatenate([np.stack(p["env_state"]) for p in parts])),
         instructions=[s for p in parts for s in p["instructions"]],
+        pixels=torch.from_numpy(np.concatenate([np.stack(p["pixels"]) for p in parts]).astype(np.float32)),
+        semantics=torch.from_numpy(np.concatenate([np.stack(p["semantics"]) for p in parts])) if semantics else None,
+        semantic_classes=SEMANTIC_CLASSES if semantics else (),
     )
+
+
+def _camera_name(key: str) -> str:
+    """observation.images.scene -> the MuJoCo camera 'scene'."""
+    return key.rsplit(".", 1)[-1]

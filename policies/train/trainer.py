@@ -21,6 +21,7 @@ from vla.constants import OBS_ENV_STATE
 from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
+from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
 from vla.policy.modeling_vla import AUX_SCENES, VLAPolicy
 
 from .augment import augment_images
@@ -315,7 +316,7 @@ class Trainer:
         sb = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.scenes.batch(idx).items()}
         if self.cfg.augment:
             cams = {k: sb[k] for k in self.policy.config.camera_keys}
-            sb.update(augment_images(cams, g))
+            sb.update(augment_images(cams, g, pixels=sb.get(AUX_PIXELS), semantics=sb.get(AUX_SEMANTICS)))
         return sb
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
@@ -343,6 +344,7 @@ class Trainer:
         for k, v in info.items():
             writer.add_scalar(f"train/{k}", float(v), p.step)
         record = {"step": p.step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2)}
+        record.update({k: round(float(v), 5) for k, v in info.items()})
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -356,13 +358,25 @@ class Trainer:
 
         rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
         rows = list({r["step"]: r for r in rows}.values())  # a resumed run may repeat steps
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        maps = sorted({k for r in rows for k in r if k.startswith("grounding_error_")})
+        fig, axes = plt.subplots(1, 2 if maps else 1, figsize=(11 if maps else 6, 3.5), squeeze=False)
+        ax = axes[0, 0]
         ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         ax.set_title(f"{self.cfg.policy} on {Path(self.cfg.dataset).name}")
         ax.grid(alpha=0.3)
+        if maps:  # the scene bank's grounding heatmaps: how far each peak is from its label
+            ax = axes[0, 1]
+            for k, name in zip(maps, ("target", "goal", *maps[2:]), strict=False):
+                pts = [(r["step"], 100 * r[k]) for r in rows if k in r and math.isfinite(r[k])]
+                ax.plot([s for s, _ in pts], [e for _, e in pts], label=name)
+            ax.set_xlabel("step")
+            ax.set_ylabel("grounding error (% of image side)")
+            ax.set_title("scene-bank grounding heatmaps")
+            ax.legend()
+            ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(self.out / "loss_curve.png", dpi=120)
         plt.close(fig)

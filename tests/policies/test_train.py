@@ -187,7 +187,7 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     from vla.policies.train.scenes import SceneBank, _render_scenes, generate_scene_bank
 
     cams = (OBS_IMAGE_SCENE, OBS_IMAGE_WRIST)
-    bank = generate_scene_bank(6, ["pick", "place"], "train", 32, cams, seed=1, workers=1, chunk=3)
+    bank = generate_scene_bank(6, ["pick", "place"], "train", 32, cams, seed=1, workers=1, chunk=3, semantics=True)
     assert len(bank) == 6 and bank.images[OBS_IMAGE_SCENE].shape == (6, 3, 32, 32)
     assert bank.env_state.shape == (6, 6) and len(set(bank.instructions)) > 1
     # Rendering is a pure function of the seed: the same seeds give the same scenes and labels.
@@ -201,9 +201,18 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     home = env.unwrapped.scene.tcp_pos()
     moved = (bank.state[:, 6:9] - torch.as_tensor(home, dtype=torch.float32)).norm(dim=1) > 0.03
     assert moved.any()  # most scenes pose the arm away from home, so views vary like mid-episode ones
+    # Grounding labels: target and goal in every camera, the scene camera sees both in every scene.
+    assert bank.pixels.shape == (6, 2, 2, 2)
+    scene_uv = bank.pixels[:, 0]
+    assert torch.isfinite(scene_uv).all() and ((scene_uv > 0) & (scene_uv < 1)).all()
     bank.save(tmp_path / "bank.safetensors")
     back = SceneBank.load(tmp_path / "bank.safetensors")
     assert back.instructions == bank.instructions and torch.equal(back.env_state, bank.env_state)
+    assert torch.equal(back.pixels.nan_to_num(-1), bank.pixels.nan_to_num(-1))
+    # Segmentation labels: colour and shape class per pixel; every scene-camera view shows some props.
+    assert bank.semantics.shape == (6, 2, 2, 32, 32) and bank.semantic_classes == (9, 5)
+    assert (bank.semantics[:, 0, 0] > 0).flatten(1).any(1).all() and int(bank.semantics[:, :, 0].max()) <= 8
+    assert torch.equal(back.semantics, bank.semantics) and back.semantic_classes == (9, 5)
     assert all(torch.equal(back.images[k], bank.images[k]) for k in cams)
 
 
@@ -223,3 +232,30 @@ def test_aux_scenes_train_the_grounding_head_and_are_reused_on_resume(pick_demos
     policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
     assert policy.config.env_state_dim == 6 and policy.aux is not None
     assert torch.isfinite(policy.aux.mean).all() and (policy.aux.std > 0).all()
+    # The bank's camera projections train two grounding heatmaps (target, goal) per image.
+    assert policy.config.backbone.vision_grounding_maps == 2 and policy.config.grounding_loss_weight == 1.0
+    assert policy.config.backbone.vision_semantic_classes == ()  # per-cell classes are opt-in
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["grounding_loss"]) and r["grounding_loss"] > 0 for r in rows)
+    assert all(0 <= r["grounding_error_0"] < 1.5 for r in rows)
+    assert not any("semantic_loss" in r for r in rows)
+    # --semantic-labels re-renders the bank with class maps and trains per-cell colour/shape heads too.
+    train(
+        pick_demos, tmp_path / "sem", policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4, semantic_labels=True
+    )
+    rows = [json.loads(line) for line in (tmp_path / "sem" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["semantic_loss"]) and r["semantic_loss"] > 0 for r in rows)
+    assert load_policy(
+        tmp_path / "sem" / "checkpoints" / "last" / "pretrained_model"
+    ).config.backbone.vision_semantic_classes == (9, 5)
+
+
+def test_grounding_weight_zero_trains_without_heatmaps(pick_demos, tmp_path):
+    out = train(
+        pick_demos, tmp_path / "plain", policy="tiny-l1", steps=2, aux_scenes=4, aux_scene_batch=4, grounding_weight=0.0
+    )
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    assert policy.config.backbone.vision_grounding_maps == 0 and policy.aux is not None
+    with pytest.raises(VlaUserError, match="--grounding-weight must be >= 0"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, grounding_weight=-1.0)
+    assert not (tmp_path / "bad" / "checkpoints").exists()

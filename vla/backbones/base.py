@@ -27,6 +27,8 @@ class BackboneOutput:
     tokens: torch.Tensor  # (B, N, D) prefix tokens the action head attends to
     cognition: torch.Tensor  # (B, D) pooled feature summarizing images + instruction
     mask: torch.Tensor | None = None  # (B, N) bool, True where a token is valid; None: all valid
+    grounding: torch.Tensor | None = None  # (B, cameras, maps, h, w) grounding logits; None: no such maps
+    semantics: torch.Tensor | None = None  # (B, cameras, classes, h, w) per-cell class logits; None: no such head
 
 
 class Backbone(nn.Module):

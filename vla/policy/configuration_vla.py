@@ -42,6 +42,9 @@ class VLAConfig:
     training loss, which teaches the vision encoder where the named object is. Never an inference input."""
     aux_loss_weight: float = 0.5
     """Weight of that auxiliary loss (normalized MSE) relative to the action loss."""
+    grounding_loss_weight: float = 1.0
+    """Weight of the dense grounding loss (`vla.policy.grounding`) on labelled scene-bank images, for a
+    backbone with grounding maps (the embedded one with vision_grounding_maps > 0). Training only."""
     state_names: tuple[str, ...] = ()
     action_names: tuple[str, ...] = ()
     action_space: str = "continuous"
@@ -64,6 +67,8 @@ class VLAConfig:
             raise VlaUserError(f"n_action_steps={self.n_action_steps} must be in 1..chunk_size ({self.chunk_size})")
         if self.ensembling not in ("none", "temporal", "adaptive"):
             raise VlaUserError(f"ensembling={self.ensembling!r}: use none, temporal or adaptive")
+        if self.grounding_loss_weight < 0:
+            raise VlaUserError(f"grounding_loss_weight={self.grounding_loss_weight} must be >= 0")
         if self.env_state_dim < 0 or self.aux_loss_weight < 0:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"

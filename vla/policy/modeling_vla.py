@@ -20,6 +20,7 @@ from vla.heads import HEADS
 from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
+from .grounding import AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
 from .normalization import Normalizer
 
@@ -149,9 +150,24 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
         if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
-            scene_loss = self.aux.loss(self.encode(scenes).cognition, scenes[OBS_ENV_STATE].to(self.device))
+            scene_cond = self.encode(scenes)
+            scene_loss = self.aux.loss(scene_cond.cognition, scenes[OBS_ENV_STATE].to(self.device))
             loss = loss + self.config.aux_loss_weight * scene_loss
             info = {**info, "aux_scene_loss": float(scene_loss.detach())}
+            pixels = scenes.get(AUX_PIXELS)
+            if scene_cond.grounding is not None and pixels is not None and self.config.grounding_loss_weight > 0:
+                pixels = torch.as_tensor(pixels, device=self.device)
+                g_loss = grounding_loss(scene_cond.grounding, pixels)
+                loss = loss + self.config.grounding_loss_weight * g_loss
+                err = grounding_error(scene_cond.grounding, pixels)
+                info = {**info, "grounding_loss": float(g_loss.detach())}
+                info.update({f"grounding_error_{i}": float(e) for i, e in enumerate(err.tolist())})
+            labels = scenes.get(AUX_SEMANTICS)
+            if scene_cond.semantics is not None and labels is not None and self.config.grounding_loss_weight > 0:
+                classes = self.config.backbone.vision_semantic_classes
+                s_loss = semantic_loss(scene_cond.semantics, torch.as_tensor(labels, device=self.device), classes)
+                loss = loss + self.config.grounding_loss_weight * s_loss
+                info = {**info, "semantic_loss": float(s_loss.detach())}
         return loss, info
 
     # ------------------------------------------------------------------ memory of executed actions

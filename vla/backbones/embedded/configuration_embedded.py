@@ -35,6 +35,15 @@ class EmbeddedBackboneConfig(BackboneConfig):
     """K spatial-softmax keypoints per image, added as one token per camera (0 disables)."""
     vision_keypoint_stage: int = -2
     """Conv stage whose output the keypoint heatmaps read (-2: the second-to-last, 12x12 at 96 px)."""
+    vision_grounding_maps: int = 0
+    """G supervised grounding heatmaps per image at the keypoint stage (0 disables). `vla train` turns on
+    2 (the instruction's target and its goal) when a scene bank labels where they appear in each image;
+    their positions join the keypoint token."""
+    vision_grounding_stage: int = -2
+    """Conv stage the grounding maps read (-2: 12x12 at 96 px; -3: 24x24, finer but fewer channels)."""
+    vision_semantic_classes: tuple[int, ...] = ()
+    """With grounding maps: class counts of per-cell semantic heads on the grounding features (`vla train`
+    sets colour and shape classes when its scene bank has segmentation labels); () for none."""
     film: bool = True
     """Condition every conv stage on the instruction embedding (FiLM, as in RT-1)."""
     text_model_path: str | None = None
@@ -49,6 +58,12 @@ class EmbeddedBackboneConfig(BackboneConfig):
     def __post_init__(self) -> None:
         self.vision_channels = tuple(int(c) for c in self.vision_channels)
         self.vision_blocks = tuple(int(n) for n in self.vision_blocks)
+        self.vision_semantic_classes = tuple(int(n) for n in self.vision_semantic_classes)
+        if self.vision_semantic_classes and (not self.vision_grounding_maps or min(self.vision_semantic_classes) < 2):
+            raise VlaUserError(
+                f"embedded backbone: vision_semantic_classes={self.vision_semantic_classes} needs grounding maps "
+                "(vision_grounding_maps > 0) and >= 2 classes per head"
+            )
         if self.hidden_size < 1 or self.num_heads < 1 or self.hidden_size % self.num_heads:
             raise VlaUserError(
                 f"embedded backbone: num_heads={self.num_heads} must divide hidden_size={self.hidden_size}"
@@ -79,6 +94,13 @@ class EmbeddedBackboneConfig(BackboneConfig):
         if not -len(self.vision_channels) <= self.vision_keypoint_stage < len(self.vision_channels):
             raise VlaUserError(
                 f"embedded backbone: vision_keypoint_stage={self.vision_keypoint_stage} is not a stage of "
+                f"vision_channels={self.vision_channels}"
+            )
+        if self.vision_grounding_maps < 0:
+            raise VlaUserError(f"embedded backbone: vision_grounding_maps={self.vision_grounding_maps} must be >= 0")
+        if not -len(self.vision_channels) <= self.vision_grounding_stage < len(self.vision_channels):
+            raise VlaUserError(
+                f"embedded backbone: vision_grounding_stage={self.vision_grounding_stage} is not a stage of "
                 f"vision_channels={self.vision_channels}"
             )
         if self.max_text_tokens < 3:

@@ -44,7 +44,13 @@ class EmbeddedBackbone(Backbone):
             d if config.film else None,
             num_keypoints=config.vision_keypoints,
             keypoint_stage=config.vision_keypoint_stage,
+            num_grounding_maps=config.vision_grounding_maps,
+            grounding_stage=config.vision_grounding_stage,
+            semantic_classes=config.vision_semantic_classes,
         )
+        if config.vision_grounding_maps:  # one learned query per map pools the words it is about
+            self.grounding_queries = nn.Parameter(torch.randn(config.vision_grounding_maps, e) * e**-0.5)
+            self.grounding_text = nn.Linear(e, d)
         self.camera_embed = nn.Parameter(torch.randn(len(self.camera_names), 1, d) * 0.02)
         self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         self.text_type = nn.Parameter(torch.randn(1, 1, d) * 0.02)
@@ -61,7 +67,18 @@ class EmbeddedBackbone(Backbone):
         self.fusion = nn.TransformerEncoder(layer, config.num_fusion_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
 
-    def _image_tokens(self, images: dict[str, torch.Tensor], context: torch.Tensor | None) -> torch.Tensor:
+    def _grounding_queries(self, word_states: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor | None:
+        """(B, T, E) word states -> (B, G, D): per map, an attention-pooled phrase of the instruction."""
+        if not self.config.vision_grounding_maps:
+            return None
+        scores = torch.einsum("bte,ge->bgt", word_states, self.grounding_queries)  # (B, G, T)
+        scores = scores.masked_fill(~text_mask[:, None, :], float("-inf"))
+        return self.grounding_text(scores.softmax(-1) @ word_states)  # (B, G, D)
+
+    def _image_tokens(
+        self, images: dict[str, torch.Tensor], context: torch.Tensor | None, queries: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """-> tokens (B, C*G, D), grounding logits (B, C, maps, h, w) and class logits (B, C, classes, h, w)."""
         missing = [c for c in self.camera_names if c not in images]
         if missing:
             raise VlaUserError(f"images lack camera(s) {missing}; the backbone expects {self.camera_names}")
@@ -70,10 +87,17 @@ class EmbeddedBackbone(Backbone):
         if all(v.shape == views[0].shape for v in views):  # one conv pass over every camera
             x = torch.stack(views, 1).flatten(0, 1)  # (B*C, 3, H, W), camera-minor
             ctx = context.repeat_interleave(n_cam, 0) if context is not None else None
-            tokens = self.vision(x, ctx).unflatten(0, (b, n_cam))  # (B, C, G, D)
+            q = queries.repeat_interleave(n_cam, 0) if queries is not None else None
+            tokens, grounding, semantics = self.vision.encode(x, ctx, q)
+            tokens = tokens.unflatten(0, (b, n_cam))  # (B, C, G, D)
+            grounding = grounding.unflatten(0, (b, n_cam)) if grounding is not None else None
+            semantics = semantics.unflatten(0, (b, n_cam)) if semantics is not None else None
         else:
-            tokens = torch.stack([self.vision(v, context) for v in views], 1)
-        return (tokens + self.camera_embed).flatten(1, 2)  # (B, C*G, D)
+            per_camera = [self.vision.encode(v, context, queries) for v in views]
+            tokens = torch.stack([t for t, _, _ in per_camera], 1)
+            # Maps of cameras with other resolutions differ in size: only the same-size case is supervised.
+            grounding = semantics = None
+        return (tokens + self.camera_embed).flatten(1, 2), grounding, semantics  # (B, C*G, D)
 
     def forward(
         self,
@@ -95,7 +119,9 @@ class EmbeddedBackbone(Backbone):
             if state is None:
                 raise VlaUserError(f"the backbone was built for state_dim={self.state_dim} but got no state")
             parts.append(self.state_mlp(state.to(dtype))[:, None])  # (B, 1, D)
-        parts.append(self._image_tokens(images, context))  # (B, C*G, D)
+        queries = self._grounding_queries(word_states, text_mask)
+        image_tokens, grounding, semantics = self._image_tokens(images, context, queries)
+        parts.append(image_tokens)  # (B, C*G, D)
         x = torch.cat(parts, 1)  # (B, N, D)
 
         n_text = text_mask.shape[1]
@@ -103,4 +129,6 @@ class EmbeddedBackbone(Backbone):
         mask[:, 1 : 1 + n_text] = text_mask
         x = self.fusion(x, src_key_padding_mask=~mask)
         tokens = self.norm(x)
-        return BackboneOutput(tokens=tokens, cognition=tokens[:, 0], mask=mask)
+        return BackboneOutput(
+            tokens=tokens, cognition=tokens[:, 0], mask=mask, grounding=grounding, semantics=semantics
+        )
