@@ -207,3 +207,19 @@ def test_grounding_maps_learn_to_find_the_named_object_on_new_layouts():
     # Untrained, the heatmap is flat: its soft-argmax sits near the image centre, ~0.2 of the side away.
     assert before > 0.12
     assert after < 0.5 * before, (before, after)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"vision_grounding_maps": -1}, "vision_grounding_maps=-1 must be >= 0"),
+        ({"vision_grounding_maps": 2, "vision_grounding_stage": 7}, "vision_grounding_stage=7 is not a stage"),
+        ({"vision_semantic_classes": (9, 5)}, "needs grounding maps"),
+        ({"vision_grounding_maps": 2, "vision_semantic_classes": (9, 1)}, ">= 2 classes per head"),
+    ],
+)
+def test_bad_grounding_config_is_one_line_error(fields, message):
+    from vla.errors import VlaUserError
+
+    with pytest.raises(VlaUserError, match=message):
+        dataclasses.replace(EmbeddedBackboneConfig.tiny(), **fields)

@@ -89,20 +89,15 @@ class EmbeddedBackboneConfig(BackboneConfig):
             )
         if self.vision_token_grid < 1:
             raise VlaUserError(f"embedded backbone: vision_token_grid={self.vision_token_grid} must be >= 1")
-        if self.vision_keypoints < 0:
-            raise VlaUserError(f"embedded backbone: vision_keypoints={self.vision_keypoints} must be >= 0")
-        if not -len(self.vision_channels) <= self.vision_keypoint_stage < len(self.vision_channels):
-            raise VlaUserError(
-                f"embedded backbone: vision_keypoint_stage={self.vision_keypoint_stage} is not a stage of "
-                f"vision_channels={self.vision_channels}"
-            )
-        if self.vision_grounding_maps < 0:
-            raise VlaUserError(f"embedded backbone: vision_grounding_maps={self.vision_grounding_maps} must be >= 0")
-        if not -len(self.vision_channels) <= self.vision_grounding_stage < len(self.vision_channels):
-            raise VlaUserError(
-                f"embedded backbone: vision_grounding_stage={self.vision_grounding_stage} is not a stage of "
-                f"vision_channels={self.vision_channels}"
-            )
+        for name in ("vision_keypoints", "vision_grounding_maps"):
+            if getattr(self, name) < 0:
+                raise VlaUserError(f"embedded backbone: {name}={getattr(self, name)} must be >= 0")
+        for name in ("vision_keypoint_stage", "vision_grounding_stage"):
+            if not -len(self.vision_channels) <= getattr(self, name) < len(self.vision_channels):
+                raise VlaUserError(
+                    f"embedded backbone: {name}={getattr(self, name)} is not a stage of "
+                    f"vision_channels={self.vision_channels}"
+                )
         if self.max_text_tokens < 3:
             raise VlaUserError(
                 f"embedded backbone: max_text_tokens={self.max_text_tokens} leaves no room for words; use >= 3"
