@@ -343,8 +343,8 @@ class Trainer:
         writer.add_scalar("train/lr", lr, p.step)
         for k, v in info.items():
             writer.add_scalar(f"train/{k}", float(v), p.step)
-        record = {"step": p.step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2)}
-        record.update({k: round(float(v), 5) for k, v in info.items()})
+        parts = {f"head_{k}" if k == "loss" else k: round(float(v), 5) for k, v in info.items()}
+        record = {"step": p.step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2), **parts}
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 

@@ -237,6 +237,7 @@ def test_aux_scenes_train_the_grounding_head_and_are_reused_on_resume(pick_demos
     assert policy.config.backbone.vision_semantic_classes == ()  # per-cell classes are opt-in
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["grounding_loss"]) and r["grounding_loss"] > 0 for r in rows)
+    assert all(r["loss"] > r["head_loss"] + r["grounding_loss"] for r in rows)  # the total includes both
     assert all(0 <= r["grounding_error_0"] < 1.5 for r in rows)
     assert not any("semantic_loss" in r for r in rows)
     # --semantic-labels re-renders the bank with class maps and trains per-cell colour/shape heads too.
