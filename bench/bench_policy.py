@@ -60,8 +60,10 @@ def main() -> None:
     bank_path = out / "train" / "scene_bank.safetensors"
     if args.total_minutes is not None:
         # The scene bank is rendered before the training clock starts; budget it from its measured rate
-        # (about 40 scenes/s on 2 idle cores, slower under load).
-        train_minutes = args.total_minutes - t_collect / 60 - (0 if bank_path.exists() else args.aux_scenes / 25 / 60)
+        # (about 20 scenes/s on 2 idle cores with the grounding labels, slower under load), plus about a minute
+        # for decoding the dataset and start-up (measured: 4.9 min of a 39.7-minute `vla train` with 5,000 scenes).
+        bank_minutes = 0 if bank_path.exists() else args.aux_scenes / 18 / 60
+        train_minutes = args.total_minutes - t_collect / 60 - bank_minutes - 1.0
         if train_minutes <= 1:
             sys.exit(f"bench_policy: collection took {t_collect / 60:.1f} min, leaving no training budget")
     t_train = vla(
