@@ -6,6 +6,9 @@
         --checkpoint outputs/bench_policy/train/checkpoints/last/pretrained_model \\
         --eval-report outputs/bench_policy/eval_train/report.json
 
+    # Closed-loop pick episodes: how far from the named object the gripper is when it first closes:
+    MUJOCO_GL=egl .venv/bin/python bench/bench_grounding.py grasps --checkpoint CHECKPOINT --episodes 30
+
     # Grounding-only training of a fresh vla-diffusion backbone on a scene bank (variants of the heatmaps):
     MUJOCO_GL=egl .venv/bin/python bench/bench_grounding.py probe --scenes 3000 --minutes 7
     MUJOCO_GL=egl .venv/bin/python bench/bench_grounding.py probe --stage -3 --semantic-labels
@@ -117,6 +120,47 @@ def episodes_vs_heatmap(policy, report: dict) -> dict:
     return out
 
 
+def run_grasps(args) -> None:
+    """Closed-loop pick episodes: where the gripper is, relative to the named object, when it first closes."""
+    import vla.envs as E
+    from vla.policy.checkpoint import load_policy
+
+    policy = load_policy(args.checkpoint)
+    policy.eval()
+    env = E.make_env("pick", image_size=policy.config.image_size[0], split="train")
+    rows = []
+    for seed in range(args.seed, args.seed + args.episodes):
+        obs, _ = env.reset(seed=seed)
+        policy.reset()
+        u = env.unwrapped
+        closed_at, success, on_other = None, False, False
+        for _ in range(u._task.max_steps):
+            action = policy.select_action(obs).reshape(-1).numpy()
+            if closed_at is None and action[-1] > 0:
+                tcp = u.scene.tcp_pos()
+                closed_at = tcp - u.scene.prop_pos(u.episode.target)  # (3,) tool centre minus object centre, m
+                nearest = min(u.scene.layout.props, key=lambda p: np.hypot(*(u.scene.prop_pos(p.body) - tcp)[:2]))
+                nearest_xy = float(np.hypot(*(u.scene.prop_pos(nearest.body) - tcp)[:2]))
+                on_other = nearest.body != u.episode.target and nearest_xy < 0.03
+            obs, _, terminated, truncated, info = env.step(action)
+            success = success or bool(info["is_success"])
+            if terminated or truncated:
+                break
+        rows.append((seed, closed_at, success, on_other))
+        where = "never closed" if closed_at is None else f"closed {np.hypot(*closed_at[:2]) * 100:4.1f} cm off in xy, "
+        where += "" if closed_at is None else f"{closed_at[2] * 100:+.1f} cm in z"
+        where += " (on another prop)" if on_other else ""
+        print(f"seed {seed}: {where}; {'success' if success else 'failure'}", flush=True)
+    env.close()
+    closed = [r for r in rows if r[1] is not None]
+    xy = np.array([np.hypot(*r[1][:2]) for r in closed])
+    print(
+        f"{len(closed)}/{len(rows)} episodes closed the gripper; xy offset at closing: median "
+        f"{np.median(xy) * 100:.1f} cm, within 1.5 cm: {np.mean(xy < 0.015):.0%}; within 3 cm of another prop: "
+        f"{np.mean([r[3] for r in closed]):.0%}; success {np.mean([r[2] for r in rows]):.0%}"
+    )
+
+
 def run_probe(args) -> None:
     from vla.policies.train.augment import augment_images
     from vla.policies.train.scenes import SEMANTIC_CLASSES, generate_scene_bank
@@ -182,6 +226,10 @@ def main() -> None:
     c.add_argument("--seed", type=int, default=500_000, help="first env seed (away from collection seeds)")
     c.add_argument("--eval-report", default=None, help="a `vla eval` report.json to relate heatmaps to success")
     c.add_argument("--json", default=None)
+    g = sub.add_parser("grasps", help="closed-loop pick episodes: gripper offset from the object when it closes")
+    g.add_argument("--checkpoint", required=True)
+    g.add_argument("--episodes", type=int, default=30)
+    g.add_argument("--seed", type=int, default=100_000, help="first env seed (vla eval's test seeds)")
     p = sub.add_parser("probe", help="grounding-only training of a fresh backbone on a scene bank")
     p.add_argument("--policy", default="vla-diffusion")
     p.add_argument("--scenes", type=int, default=3000)
@@ -193,7 +241,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(getattr(args, "threads", 2))
-    run_checkpoint(args) if args.mode == "checkpoint" else run_probe(args)
+    {"checkpoint": run_checkpoint, "grasps": run_grasps, "probe": run_probe}[args.mode](args)
 
 
 if __name__ == "__main__":
