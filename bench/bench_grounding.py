@@ -241,7 +241,12 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(getattr(args, "threads", 2))
-    {"checkpoint": run_checkpoint, "grasps": run_grasps, "probe": run_probe}[args.mode](args)
+    from vla.errors import VlaUserError
+
+    try:
+        {"checkpoint": run_checkpoint, "grasps": run_grasps, "probe": run_probe}[args.mode](args)
+    except VlaUserError as e:
+        raise SystemExit(f"bench_grounding: {e}") from None
 
 
 if __name__ == "__main__":
