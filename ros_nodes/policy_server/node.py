@@ -432,7 +432,12 @@ class PolicyServerNode(LifecycleNode):
         self._input_arrived()
 
     def _episode_cb(self, msg: DiagnosticStatus) -> None:
-        self._episode_status = episode_status_dict(msg)
+        status = episode_status_dict(msg)
+        if status.get("stamp_ns", 0) < self._answered_stamp:
+            # The sim's clock went back: a new simulator process (e.g. the next task's). Its observations are
+            # new even though their stamps are below the last one answered, which would otherwise hold forever.
+            self._answered_stamp, self._episode = 0, None
+        self._episode_status = status
         self._input_arrived()
 
     def _instr_cb(self, msg: String) -> None:
