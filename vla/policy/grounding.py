@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vla.backbones.embedded.vision_encoder import cell_centres
+from vla.backbones.embedded.vision_encoder import cell_centres, soft_argmax
 
 AUX_PIXELS = "aux_pixels"  # (B, cameras, points, 2) image (x, y) in [0, 1] of the labelled points, NaN unseen
 AUX_SEMANTICS = "aux_semantics"  # (B, cameras, groups, H, W) uint8 class per pixel (e.g. colour, shape; 0 = none)
@@ -57,9 +57,8 @@ def grounding_loss(logits: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
 def grounding_error(logits: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     """Mean distance, as a fraction of the image side, between each heatmap's soft-argmax and its label;
     (G,) per map over visible points (NaN for a map that saw none)."""
-    b, c, g, h, w = logits.shape
-    probs = logits.flatten(3).softmax(-1)
-    xy = probs @ cell_centres(h, w, logits.device, logits.dtype)  # (B, C, G, 2)
+    g = logits.shape[2]
+    _, xy = soft_argmax(logits)  # (B, C, G, 2)
     target = pixels[:, :, :g].to(logits.dtype)
     dist = (xy - target).norm(dim=-1)  # (B, C, G), NaN where unseen
     valid = torch.isfinite(dist)

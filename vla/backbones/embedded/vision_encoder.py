@@ -163,9 +163,14 @@ def cell_centres(h: int, w: int, device=None, dtype=None) -> torch.Tensor:
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(h * w, 2)
 
 
+def soft_argmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., h, w) heatmap logits -> probabilities (..., h*w) and expected (x, y) (..., 2) in [0, 1]."""
+    h, w = logits.shape[-2:]
+    probs = logits.flatten(-2).softmax(-1)
+    return probs, probs @ cell_centres(h, w, logits.device, logits.dtype)
+
+
 def grounding_features(logits: torch.Tensor) -> torch.Tensor:
     """(B, G, h, w) logits -> (B, 3G): each map's expected (x, y) in [-1, 1] and its peak probability."""
-    b, g, h, w = logits.shape
-    probs = logits.flatten(2).softmax(-1)  # (B, G, h*w)
-    xy = probs @ cell_centres(h, w, logits.device, logits.dtype)  # (B, G, 2) in [0, 1]
+    probs, xy = soft_argmax(logits)
     return torch.cat([(2 * xy - 1).flatten(1), probs.amax(-1)], 1)
