@@ -28,6 +28,9 @@ def _tiny_checkpoint(path):
 
 
 def test_ros2_stage_summary_table_is_the_two_reports(tmp_path, monkeypatch):
+    """Two tasks in one stage: each task starts a new sim process whose clock restarts at 0 while the server
+    stays up. Before the fix in `_episode_cb` the server ignored the second sim's observations and the stage
+    stalled on `place`, which a pick-only test never saw."""
     pytest.importorskip("rclpy", reason="needs the ros extra")
     import torch
 
@@ -38,29 +41,33 @@ def test_ros2_stage_summary_table_is_the_two_reports(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     ckpt = _tiny_checkpoint(tmp_path / "ckpt")
     cfg = QuickstartConfig(out=tmp_path / "qs", ros2_episodes=2, image_size=IMAGE)
-    run_eval(EvalConfig(checkpoint=str(ckpt), task="pick", episodes=3, out=cfg.out / "eval", num_envs=1, vector="sync"))
-    lines = ros2_stage(cfg, ckpt, task="pick")
+    tasks = "pick,place"
+    run_eval(EvalConfig(checkpoint=str(ckpt), task=tasks, episodes=3, out=cfg.out / "eval", num_envs=1, vector="sync"))
+    lines = ros2_stage(cfg, ckpt, task=tasks)
 
     local = json.loads((cfg.out / "eval" / "report.json").read_text())
     ros = json.loads((cfg.out / "eval_ros2" / "report.json").read_text())
-    assert ros["transport"] == "ros2" and ros["tasks"]["pick"]["episodes"] == 2
-    row = next(line for line in lines if line.startswith("| pick |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    a, b = local["tasks"]["pick"], ros["tasks"]["pick"]
-    server = ros["ros2"]["server"]["pick"]
-    assert cells == [
-        "pick",
-        f"{a['successes']}/3",
-        f"{b['successes']}/2",
-        "2/2",  # the same outcome on both seeds (sync mode reproduces in-process eval)
-        f"{a['mean_length']:.1f}",
-        f"{b['mean_length']:.1f}",
-        f"{a['latency_ms_batch1']['p50']:.1f}",
-        f"{server['inference_latency_p50_ms']:.1f}",
-        f"{server['obs_to_command_p50_ms']:.1f}",
-    ]
-    assert b["trajectory_digests"] == a["trajectory_digests"][:2]  # the same first two episodes, bit for bit
-    assert server["inference_latency_p50_ms"] > 0 and (cfg.out / "eval_ros2" / "ros2" / "server.log").is_file()
+    assert ros["transport"] == "ros2" and list(ros["tasks"]) == ["pick", "place"]
+    for task in ("pick", "place"):
+        row = next(line for line in lines if line.startswith(f"| {task} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        a, b = local["tasks"][task], ros["tasks"][task]
+        server = ros["ros2"]["server"][task]
+        assert b["episodes"] == 2
+        assert cells == [
+            task,
+            f"{a['successes']}/3",
+            f"{b['successes']}/2",
+            "2/2",  # the same outcome on both seeds (sync mode reproduces in-process eval)
+            f"{a['mean_length']:.1f}",
+            f"{b['mean_length']:.1f}",
+            f"{a['latency_ms_batch1']['p50']:.1f}",
+            f"{server['inference_latency_p50_ms']:.1f}",
+            f"{server['obs_to_command_p50_ms']:.1f}",
+        ]
+        assert b["trajectory_digests"] == a["trajectory_digests"][:2]  # the same first two episodes, bit for bit
+        assert server["inference_latency_p50_ms"] > 0
+    assert (cfg.out / "eval_ros2" / "ros2" / "server.log").is_file()
 
 
 def test_ros2_stage_without_rclpy_is_a_one_line_note(tmp_path, monkeypatch, capsys):
