@@ -44,6 +44,11 @@ def main() -> None:
     parser.add_argument(
         "--grounding-weight", type=float, default=1.0, help="weight of the dense grounding loss (0: no heatmaps)"
     )
+    parser.add_argument(
+        "--estimate-conditioning",
+        action="store_true",
+        help="the action head reads the policy's own estimate of the target/goal positions (vla train flag)",
+    )
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--eval-episodes", type=int, default=50, help="per task and split")
@@ -70,6 +75,7 @@ def main() -> None:
         "train", "--dataset", str(out / "dataset"), "--policy", args.policy, "--out", str(out / "train"),
         "--steps", str(args.steps), "--max-minutes", f"{train_minutes:.2f}", "--batch-size", str(args.batch_size),
         "--aux-scenes", str(args.aux_scenes), "--grounding-weight", str(args.grounding_weight), *threads,
+        *(["--estimate-conditioning"] if args.estimate_conditioning else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -94,6 +100,7 @@ def main() -> None:
         "train_minutes": round(summary["train_seconds"] / 60, 1),
         "aux_scenes": args.aux_scenes,
         "grounding_weight": args.grounding_weight,
+        "estimate_conditioning": args.estimate_conditioning,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

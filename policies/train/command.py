@@ -130,6 +130,7 @@ def run_train(cfg: TrainConfig) -> int:
         aux_loss_weight=cfg.aux_weight,
     )
     config = with_grounding_maps(config, cfg)
+    config = with_estimate_conditioning(config, cfg, demos)
     if n_discrete and not type(config.head).discrete_actions_only:
         print(
             f"[train] note: head '{config.head_name}' fits the {n_discrete} one-hot scores of a discrete action "
@@ -201,6 +202,31 @@ def with_grounding_maps(config, cfg: TrainConfig):
         vision_semantic_classes=SEMANTIC_CLASSES if cfg.semantic_labels else (),
     )
     return dataclasses.replace(config, backbone=backbone, grounding_loss_weight=cfg.grounding_weight)
+
+
+def with_estimate_conditioning(config, cfg: TrainConfig, demos):
+    """--estimate-conditioning: the action head reads the environment-state estimate, and each estimated
+    `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one."""
+    if not cfg.estimate_conditioning:
+        return config
+    if config.env_state_dim == 0:
+        raise VlaUserError(
+            "--estimate-conditioning needs a dataset with observation.environment_state (recorded by `vla collect`) "
+            "and --aux-weight > 0"
+        )
+    return dataclasses.replace(
+        config,
+        env_state_conditioning=True,
+        env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
+    )
+
+
+def relative_state_indices(env_state_names: list[str], state_names: list[str]) -> tuple[int, ...]:
+    """Per environment-state entry `<object>.<axis>`, the index of the state's `tcp.<axis>` (-1 where there is
+    none); () when no entry has a match."""
+    index = {name: i for i, name in enumerate(state_names)}
+    pairs = tuple(index.get("tcp." + name.rsplit(".", 1)[-1], -1) if "." in name else -1 for name in env_state_names)
+    return pairs if any(i >= 0 for i in pairs) else ()
 
 
 def scene_bank(cfg: TrainConfig, config, out: Path):

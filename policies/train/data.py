@@ -9,7 +9,7 @@ same convention lerobot uses for `delta_timestamps`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class DemoDataset:
     state_names: list[str]
     action_names: list[str]
     env_state: torch.Tensor | None = None  # (N, E) privileged sim state, when the dataset records it
+    env_state_names: list[str] = field(default_factory=list)  # e.g. target.x, ..., goal.z
     camera_keys: tuple[str, ...] = ()  # the cameras actually loaded (the policy's, or the dataset's own)
     action_space: str = "continuous"  # or "discrete(n)": `action` holds one index per frame (see discrete_actions)
     executed: torch.Tensor | None = None  # (N, A) the action the env ran, where it differs from the label (DAgger)
@@ -229,6 +230,7 @@ def load_demos(
         state_names=names(OBS_STATE),
         action_names=names(ACTION),
         env_state=env_state if OBS_ENV_STATE in ds.meta.stats else None,
+        env_state_names=names(OBS_ENV_STATE) if OBS_ENV_STATE in features else [],
         camera_keys=tuple(camera_keys),
         action_space=f"discrete({n_discrete})" if n_discrete else "continuous",
     )

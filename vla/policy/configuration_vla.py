@@ -42,6 +42,16 @@ class VLAConfig:
     training loss, which teaches the vision encoder where the named object is. Never an inference input."""
     aux_loss_weight: float = 0.5
     """Weight of that auxiliary loss (normalized MSE) relative to the action loss."""
+    env_state_conditioning: bool = False
+    """Feed the auxiliary head's *estimate* of the environment state to the action head (added to the
+    cognition feature and as one more token), with each estimated position relative to the gripper
+    (`env_state_relative_to`): "the named cube is 6 cm left of and 9 cm below the fingers". The estimate
+    reads the cognition feature, the grounding heatmaps' positions and the proprioceptive state, and only
+    the auxiliary loss trains it (the head sees it detached). The policy's inputs stay images +
+    instruction + state: at inference the estimate comes from them alone. Needs env_state_dim > 0."""
+    env_state_relative_to: tuple[int, ...] = ()
+    """With env_state_conditioning: per environment-state entry, the index of the state entry it is measured
+    against (target.x - tcp.x, ...), or -1 for none; empty: no relative features."""
     grounding_loss_weight: float = 1.0
     """Weight of the dense grounding loss (`vla.policy.grounding`) on labelled scene-bank images, for a
     backbone with grounding maps (the embedded one with vision_grounding_maps > 0). Training only."""
@@ -73,6 +83,16 @@ class VLAConfig:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
             )
+        if self.env_state_conditioning and self.env_state_dim == 0:
+            raise VlaUserError("env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state)")
+        if self.env_state_relative_to and (
+            len(self.env_state_relative_to) != self.env_state_dim
+            or not all(-1 <= i < self.state_dim for i in self.env_state_relative_to)
+        ):
+            raise VlaUserError(
+                f"env_state_relative_to={list(self.env_state_relative_to)} needs one state index (or -1) per "
+                f"environment-state entry ({self.env_state_dim}), each below state_dim={self.state_dim}"
+            )
         if not 0 <= self.action_history <= 64:
             raise VlaUserError(f"action_history={self.action_history} must be in 0..64")
         if not self.camera_keys:
@@ -98,6 +118,7 @@ class VLAConfig:
         self.camera_keys = tuple(self.camera_keys)
         self.image_size = tuple(self.image_size)
         self.state_names, self.action_names = tuple(self.state_names), tuple(self.action_names)
+        self.env_state_relative_to = tuple(int(i) for i in self.env_state_relative_to)
 
     @property
     def num_discrete_actions(self) -> int | None:

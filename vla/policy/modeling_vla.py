@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones import BACKBONES
+from vla.backbones.embedded.vision_encoder import grounding_features
 from vla.constants import ACTION, OBS_ENV_STATE, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
@@ -20,6 +21,7 @@ from vla.heads import HEADS
 from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
+from .estimate_conditioning import EnvStateConditioning
 from .grounding import AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
 from .normalization import Normalizer
@@ -63,8 +65,14 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         self.head = HEADS.get(config.head_name)(
             config.head, self.backbone.hidden_size, config.action_dim, config.chunk_size
         )
+        d = self.backbone.hidden_size
         self.aux = (
-            PrivilegedStateHead(self.backbone.hidden_size, config.env_state_dim) if config.env_state_dim > 0 else None
+            PrivilegedStateHead(d, config.env_state_dim, self._estimator_extra_dim()) if config.env_state_dim else None
+        )
+        self.env_conditioning = (
+            EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
+            if config.env_state_conditioning
+            else None
         )
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
@@ -77,7 +85,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def prepare_images(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return prepare_images(batch, self.config.camera_keys, self.config.image_size, self.device)
 
-    def _state(self, batch: dict[str, Any]) -> torch.Tensor:
+    def _raw_state(self, batch: dict[str, Any]) -> torch.Tensor:
+        """(B, state_dim) in dataset units."""
         state = torch.as_tensor(batch[OBS_STATE], dtype=torch.float32, device=self.device)
         if state.ndim == 1:
             state = state[None]
@@ -85,7 +94,10 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             raise VlaUserError(
                 f"state has {state.shape[-1]} dims but the policy was trained on {self.config.state_dim}"
             )
-        state = self.normalizer.normalize_state(state)
+        return state
+
+    def _state(self, batch: dict[str, Any]) -> torch.Tensor:
+        state = self.normalizer.normalize_state(self._raw_state(batch))
         if self.config.action_history:
             state = torch.cat([state, self._previous_actions(batch, state.shape[0])], dim=-1)
         return state
@@ -118,9 +130,37 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         return list(task)
 
     def encode(self, batch: dict[str, Any]):
+        return self._encode(batch)[0]
+
+    def _encode(self, batch: dict[str, Any]):
+        """-> (backbone output for the head, the auxiliary head's input features)."""
         images = self.prepare_images(batch)
         state = self._state(batch)
-        return self.backbone(images, self._instructions(batch, state.shape[0]), state)
+        cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
+        if self.env_conditioning is None:
+            return cond, cond.cognition
+        features = self._estimator_features(cond, state[:, : self.config.state_dim])
+        estimate = self.aux.predict_normalized(features).detach()
+        cond = self.env_conditioning(cond, estimate, self.aux.unnormalize(estimate), self._raw_state(batch))
+        return cond, features
+
+    def _estimator_extra_dim(self) -> int:
+        """Inputs of the environment-state estimate besides the cognition feature, when the head reads it:
+        every grounding map's (x, y, peak) per camera and the normalized state."""
+        if not self.config.env_state_conditioning:
+            return 0
+        maps = getattr(self.config.backbone, "vision_grounding_maps", 0)
+        return 3 * maps * len(self.config.camera_keys) + self.config.state_dim
+
+    def _estimator_features(self, cond, state: torch.Tensor) -> torch.Tensor:
+        """(B, D + extra): cognition, heatmap positions (zeros where the backbone gave no maps), state."""
+        b = cond.cognition.shape[0]
+        n_maps = 3 * getattr(self.config.backbone, "vision_grounding_maps", 0) * len(self.config.camera_keys)
+        if cond.grounding is not None:
+            points = grounding_features(cond.grounding.flatten(1, 2))  # (B, 3 * cameras * maps)
+        else:
+            points = cond.cognition.new_zeros(b, n_maps)
+        return torch.cat([cond.cognition, points.to(cond.cognition.dtype), state.to(cond.cognition.dtype)], 1)
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -141,17 +181,17 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             if pad is not None
             else torch.ones(actions.shape[:2], dtype=torch.bool, device=self.device)
         )
-        cond = self.encode(batch)
+        cond, aux_features = self._encode(batch)
         loss, info = self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
         if self.aux is not None and OBS_ENV_STATE in batch and self.config.aux_loss_weight > 0:
             env_state = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-            aux_loss = self.aux.loss(cond.cognition, env_state)
+            aux_loss = self.aux.loss(aux_features, env_state)
             loss = loss + self.config.aux_loss_weight * aux_loss
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
         if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
-            scene_cond = self.encode(scenes)
-            scene_loss = self.aux.loss(scene_cond.cognition, scenes[OBS_ENV_STATE].to(self.device))
+            scene_cond, scene_features = self._encode(scenes)
+            scene_loss = self.aux.loss(scene_features, scenes[OBS_ENV_STATE].to(self.device))
             loss = loss + self.config.aux_loss_weight * scene_loss
             info = {**info, "aux_scene_loss": float(scene_loss.detach())}
             pixels = scenes.get(AUX_PIXELS)
