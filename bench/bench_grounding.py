@@ -14,7 +14,9 @@
     MUJOCO_GL=egl .venv/bin/python bench/bench_grounding.py probe --stage -3 --semantic-labels
 
 `checkpoint` reports, per task and split, how often the scene camera's target heatmap peaks within one
-cell of the named object (argmax within 1/grid of the image side) and the mean distance. `probe` trains
+cell of the named object (argmax within 1/grid of the image side) and the mean distance, and how far
+the target and goal positions estimated from the image are from the truth (median, cm): the position
+estimator's (`--estimate-conditioning`, what the action head reads), else the auxiliary head's. `probe` trains
 only the grounding loss (batch 32, AdamW) and prints the soft-argmax error on 300 new layouts of each
 split every 500 steps, per camera (scene, wrist) and map (target, goal), as a fraction of the image side.
 """
@@ -57,27 +59,35 @@ def run_checkpoint(args) -> None:
     for split in ("train", "heldout"):
         for task in TASKS:
             env = E.make_env(task, image_size=policy.config.image_size[0], split=split)
-            hits, errors = [], []
+            hits, errors, estimate_cm = [], [], []
             for seed in range(args.seed, args.seed + args.scenes):
                 obs, _ = env.reset(seed=seed)
                 u = env.unwrapped
-                target = u.scene.project("scene", u.privileged_state()[None, :3])[0]
+                truth = u.privileged_state()
+                target = u.scene.project("scene", truth[None, :3])[0]
                 with torch.no_grad():
-                    logits = policy.encode(obs).grounding[0, 0, 0]  # batch 0, scene camera, target map
+                    cond, cognition, features = policy._encode(obs)
+                    logits = cond.grounding[0, 0, 0]  # batch 0, scene camera, target map
+                    if policy.aux is not None:  # target and goal positions: the estimator's, else the aux head's
+                        head = policy.estimator if features is not None else policy.aux
+                        guess = head.predict(features if features is not None else cognition)[0].numpy()
+                        estimate_cm.append(np.linalg.norm((guess - truth).reshape(-1, 3), axis=1) * 100)
                 x, y = heatmap_peak(logits)
                 d = float(np.hypot(x - target[0], y - target[1]))
                 errors.append(d)
                 hits.append(d < 1.0 / logits.shape[-1])
             env.close()
-            results[f"{split}/{task}"] = {
-                "peak_within_one_cell": float(np.mean(hits)),
-                "mean_peak_error": float(np.mean(errors)),
-            }
-            print(
+            row = {"peak_within_one_cell": float(np.mean(hits)), "mean_peak_error": float(np.mean(errors))}
+            line = (
                 f"{split:8s} {task:6s} target heatmap peak within one cell {np.mean(hits):4.0%}, "
-                f"mean distance {np.mean(errors):.3f} of the image side ({args.scenes} scenes)",
-                flush=True,
+                f"mean distance {np.mean(errors):.3f} of the image side"
             )
+            if estimate_cm:
+                med = np.median(np.stack(estimate_cm), axis=0)
+                row.update(estimate_target_median_cm=float(med[0]), estimate_goal_median_cm=float(med[1]))
+                line += f"; position estimate off by (median) {med[0]:.1f} cm target, {med[1]:.1f} cm goal"
+            results[f"{split}/{task}"] = row
+            print(f"{line} ({args.scenes} scenes)", flush=True)
     if args.eval_report:
         results["eval"] = episodes_vs_heatmap(policy, json.loads(Path(args.eval_report).read_text()))
     if args.json:
@@ -133,12 +143,16 @@ def run_grasps(args) -> None:
         obs, _ = env.reset(seed=seed)
         policy.reset()
         u = env.unwrapped
-        closed_at, success, on_other = None, False, False
+        closed_at, success, on_other, from_estimate = None, False, False, None
         for _ in range(u._task.max_steps):
             action = policy.select_action(obs).reshape(-1).numpy()
             if closed_at is None and action[-1] > 0:
                 tcp = u.scene.tcp_pos()
                 closed_at = tcp - u.scene.prop_pos(u.episode.target)  # (3,) tool centre minus object centre, m
+                if policy.estimator is not None:  # where the policy itself thinks the target is, at this frame
+                    with torch.no_grad():
+                        guess = policy.estimate_env_state(obs)[0, :3].numpy()
+                    from_estimate = float(np.hypot(*(tcp - guess)[:2]))
                 nearest = min(u.scene.layout.props, key=lambda p: np.hypot(*(u.scene.prop_pos(p.body) - tcp)[:2]))
                 nearest_xy = float(np.hypot(*(u.scene.prop_pos(nearest.body) - tcp)[:2]))
                 on_other = nearest.body != u.episode.target and nearest_xy < 0.03
@@ -146,9 +160,10 @@ def run_grasps(args) -> None:
             success = success or bool(info["is_success"])
             if terminated or truncated:
                 break
-        rows.append((seed, closed_at, success, on_other))
+        rows.append((seed, closed_at, success, on_other, from_estimate))
         where = "never closed" if closed_at is None else f"closed {np.hypot(*closed_at[:2]) * 100:4.1f} cm off in xy, "
         where += "" if closed_at is None else f"{closed_at[2] * 100:+.1f} cm in z"
+        where += "" if from_estimate is None else f", {from_estimate * 100:4.1f} cm from its own estimate"
         where += " (on another prop)" if on_other else ""
         print(f"seed {seed}: {where}; {'success' if success else 'failure'}", flush=True)
     env.close()
@@ -158,6 +173,12 @@ def run_grasps(args) -> None:
         f"{len(closed)}/{len(rows)} episodes closed the gripper; xy offset at closing: median "
         f"{np.median(xy) * 100:.1f} cm, within 1.5 cm: {np.mean(xy < 0.015):.0%}; within 3 cm of another prop: "
         f"{np.mean([r[3] for r in closed]):.0%}; success {np.mean([r[2] for r in rows]):.0%}"
+        + (
+            f"; xy distance from the policy's own target estimate: median "
+            f"{np.median([r[4] for r in closed]) * 100:.1f} cm"
+            if closed and closed[0][4] is not None
+            else ""
+        )
     )
 
 

@@ -205,14 +205,14 @@ def with_grounding_maps(config, cfg: TrainConfig):
 
 
 def with_estimate_conditioning(config, cfg: TrainConfig, demos):
-    """--estimate-conditioning: the action head reads the environment-state estimate, and each estimated
-    `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one."""
+    """--estimate-conditioning: the action head reads the position estimator's environment-state estimate,
+    and each estimated `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one."""
     if not cfg.estimate_conditioning:
         return config
-    if config.env_state_dim == 0:
+    if config.env_state_dim == 0 or not getattr(config.backbone, "vision_grounding_maps", 0):
         raise VlaUserError(
-            "--estimate-conditioning needs a dataset with observation.environment_state (recorded by `vla collect`) "
-            "and --aux-weight > 0"
+            "--estimate-conditioning needs grounding heatmaps: the embedded backbone, a `vla collect` dataset "
+            "(with observation.environment_state), --aux-scenes N, --aux-weight > 0 and --grounding-weight > 0"
         )
     return dataclasses.replace(
         config,

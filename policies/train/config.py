@@ -47,10 +47,11 @@ class TrainConfig:
     grounding heatmaps per camera image (the instruction's target and its goal), trained to peak where the
     scene bank's camera projections put them; their positions feed the action head. 0 disables (no maps)."""
     estimate_conditioning: bool = False
-    """With a dataset that records environment_state (and --aux-weight > 0): feed the auxiliary head's
-    estimate of it (where the named target and goal are, from the images, instruction and state) to the
-    action head, with each estimated position relative to the gripper when the state has tcp.x/y/z. The
-    action head then reaches along an explicit offset instead of decoding it from image tokens."""
+    """With grounding heatmaps (--aux-scenes, embedded backbone): a small estimator turns the heatmaps' peak
+    positions and the state into an estimate of environment_state (where the named target and goal are),
+    trained on the scene bank, and the action head reads it, with each estimated position relative to the
+    gripper when the state has tcp.x/y/z: it reaches along an explicit offset instead of decoding it from
+    image tokens."""
     semantic_labels: bool = False
     """With grounding maps: also render each scene's colour and shape class per pixel (MuJoCo segmentation)
     and train per-cell colour and shape classifiers on the grounding features, with the same weight. Off by

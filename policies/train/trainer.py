@@ -143,6 +143,8 @@ class Trainer:
         self.policy.normalizer.set_stats(demos.stats, "observation.state", "action")
         if self.policy.aux is not None:
             self.policy.aux.set_stats(demos.stats[OBS_ENV_STATE])
+        if self.policy.estimator is not None:
+            self.policy.estimator.set_stats(demos.stats[OBS_ENV_STATE])
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.progress = Progress()

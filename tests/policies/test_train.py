@@ -276,18 +276,19 @@ def test_estimate_conditioning_feeds_the_gripper_to_object_offset_to_the_head(pi
     tcp = [c.state_names.index(f"tcp.{a}") for a in "xyz"]
     assert c.env_state_relative_to == (*tcp, *tcp)  # target.xyz - tcp.xyz, goal.xyz - tcp.xyz
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(r["aux_scene_loss"] > 0 for r in rows)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(r["estimate_loss"] > 0 for r in rows)
 
     env = E.make_env("pick", image_size=48)
     obs, _ = env.reset(seed=11)
     env.close()
     policy.eval()
     with torch.no_grad():
-        cond, features = policy._encode(obs)
-        # The estimate reads cognition + 2 maps x (x, y, peak) x 2 cameras + the 13-d state.
-        assert features.shape == (1, policy.backbone.hidden_size + 12 + 13)
-        estimate = policy.aux.predict_normalized(features)
-        metres = policy.aux.unnormalize(estimate)
+        cond, _, features = policy._encode(obs)
+        # The estimator reads 2 maps x (x, y, peak) x 2 cameras and the 13-d state.
+        assert features.shape == (1, 12 + 13)
+        estimate = policy.estimator.predict_normalized(features)
+        metres = policy.estimator.unnormalize(estimate)
+        assert torch.allclose(metres, policy.estimate_env_state(obs))
         rel = policy.env_conditioning.features(estimate, metres, torch.as_tensor(obs["observation.state"])[None])
         tcp_now = obs["observation.state"][tcp]
         m = metres[0].numpy()
@@ -297,10 +298,10 @@ def test_estimate_conditioning_feeds_the_gripper_to_object_offset_to_the_head(pi
         assert cond.tokens.shape[1] == plain.tokens.shape[1] + 1  # one more token for the head
         # The head reads the estimate: moving the estimated target 10 cm changes the action chunk.
         before = policy.head.sample(cond, noise=None)
-        policy.aux.mlp[-1].bias.data[0] += 0.1 / float(policy.aux.std[0])
+        policy.estimator.mlp[-1].bias.data[0] += 0.1 / float(policy.estimator.std[0])
         after = policy.head.sample(policy.encode(obs), noise=None)
     assert (after - before).abs().max() > 1e-4
 
-    with pytest.raises(VlaUserError, match="--estimate-conditioning needs a dataset with observation.environment"):
-        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_weight=0.0, estimate_conditioning=True)
+    with pytest.raises(VlaUserError, match="--estimate-conditioning needs grounding heatmaps"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, estimate_conditioning=True)  # no --aux-scenes
     assert not (tmp_path / "bad" / "checkpoints").exists()

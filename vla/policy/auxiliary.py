@@ -18,13 +18,9 @@ EPS = 1e-6
 
 
 class PrivilegedStateHead(nn.Module):
-    """(B, hidden_size + extra_dim) features -> (B, env_state_dim). The features are the cognition feature,
-    plus, for a policy conditioned on the estimate, the heatmap positions and the normalized state."""
-
-    def __init__(self, hidden_size: int, env_state_dim: int, extra_dim: int = 0):
+    def __init__(self, hidden_size: int, env_state_dim: int):
         super().__init__()
-        n_in = hidden_size + extra_dim
-        self.mlp = nn.Sequential(nn.Linear(n_in, hidden_size), nn.SiLU(), nn.Linear(hidden_size, env_state_dim))
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, env_state_dim))
         self.register_buffer("mean", torch.zeros(env_state_dim))
         self.register_buffer("std", torch.ones(env_state_dim))
 
@@ -33,17 +29,10 @@ class PrivilegedStateHead(nn.Module):
         self.mean.copy_(torch.as_tensor(np.asarray(stats["mean"]), dtype=torch.float32).reshape(-1))
         self.std.copy_(torch.as_tensor(np.asarray(stats["std"]), dtype=torch.float32).reshape(-1))
 
-    def predict_normalized(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, D) -> (B, env_state_dim) in normalized units (dataset mean 0, std 1)."""
-        return self.mlp(features)
-
-    def unnormalize(self, normalized: torch.Tensor) -> torch.Tensor:
-        return normalized * (self.std + EPS) + self.mean
-
-    def predict(self, features: torch.Tensor) -> torch.Tensor:
+    def predict(self, cognition: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, env_state_dim) in dataset units."""
-        return self.unnormalize(self.mlp(features))
+        return self.mlp(cognition) * (self.std + EPS) + self.mean
 
-    def loss(self, features: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
-        target = (env_state.to(features.dtype) - self.mean) / (self.std + EPS)
-        return F.mse_loss(self.mlp(features), target)
+    def loss(self, cognition: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
+        target = (env_state.to(cognition.dtype) - self.mean) / (self.std + EPS)
+        return F.mse_loss(self.mlp(cognition), target)

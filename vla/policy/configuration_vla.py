@@ -43,12 +43,12 @@ class VLAConfig:
     aux_loss_weight: float = 0.5
     """Weight of that auxiliary loss (normalized MSE) relative to the action loss."""
     env_state_conditioning: bool = False
-    """Feed the auxiliary head's *estimate* of the environment state to the action head (added to the
-    cognition feature and as one more token), with each estimated position relative to the gripper
-    (`env_state_relative_to`): "the named cube is 6 cm left of and 9 cm below the fingers". The estimate
-    reads the cognition feature, the grounding heatmaps' positions and the proprioceptive state, and only
-    the auxiliary loss trains it (the head sees it detached). The policy's inputs stay images +
-    instruction + state: at inference the estimate comes from them alone. Needs env_state_dim > 0."""
+    """Feed an *estimate* of the environment state to the action head (added to the cognition feature and
+    as one more token), with each estimated position relative to the gripper (`env_state_relative_to`):
+    "the named cube is 6 cm left of and 9 cm below the fingers". A small estimator
+    (`vla.policy.estimate_conditioning`) reads the grounding heatmaps' peak positions and the state and is
+    trained on scene-bank scenes with the auxiliary weight; the head sees its output detached. The
+    policy's inputs stay images + instruction + state. Needs env_state_dim > 0 and grounding maps."""
     env_state_relative_to: tuple[int, ...] = ()
     """With env_state_conditioning: per environment-state entry, the index of the state entry it is measured
     against (target.x - tcp.x, ...), or -1 for none; empty: no relative features."""
@@ -83,8 +83,13 @@ class VLAConfig:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
             )
-        if self.env_state_conditioning and self.env_state_dim == 0:
-            raise VlaUserError("env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state)")
+        if self.env_state_conditioning and (
+            self.env_state_dim == 0 or not getattr(self.backbone, "vision_grounding_maps", 0)
+        ):
+            raise VlaUserError(
+                "env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state) and a backbone "
+                "with grounding heatmaps (the embedded one with vision_grounding_maps > 0)"
+            )
         if self.env_state_relative_to and (
             len(self.env_state_relative_to) != self.env_state_dim
             or not all(-1 <= i < self.state_dim for i in self.env_state_relative_to)

@@ -1,28 +1,99 @@
 """Condition the action head on the policy's own estimate of where the task's objects are.
 
-The auxiliary head (`auxiliary.PrivilegedStateHead`) learns to estimate the privileged environment state
-(the named target's and goal's positions) from what the policy sees. A policy whose backbone knows where
-the object is can still place the gripper centimetres away from it, because the action head has to
-decode "how far, which way" from image tokens with a few thousand gradient steps. This module hands the
-head the estimate itself and, where the state holds the gripper position, the estimated offset from
-gripper to object, so reaching becomes a function of one explicit vector (as a scripted expert's is).
+A policy whose backbone knows where the named object is can still close the gripper centimetres away
+from it, because the action head has to decode "how far, which way" from image tokens within a few
+thousand gradient steps. Here a small estimator turns the grounding heatmaps into positions (the named
+target's and its goal's, in the units of the dataset's `observation.environment_state`), and the head
+receives the estimate and, where the state holds the gripper position, the estimated offset from
+gripper to object: reaching becomes a function of one explicit vector, as a scripted expert's is.
 
-The estimate comes in detached: only the auxiliary loss trains it, so the action loss cannot turn it
-into an uncalibrated feature. It is computed from images + instruction + state alone, so nothing
-privileged is an inference input.
+What the estimator reads, and why (measured on a trained checkpoint, README "Policy quality"):
+- each heatmap's *committed* position: a soft-argmax over the 3x3 cells around its highest cell, not
+  over the whole map. Where two props both look plausible, the global soft-argmax (and any regressor
+  trained with squared error) lands between them, on bare table; the local one picks one of them.
+- the proprioceptive state (the wrist camera's heatmaps mean nothing without the arm's pose);
+- not the cognition feature: a regressor on it fits the training layouts (1.4 cm) and misses new ones
+  (7.2 cm), where one on the heatmaps alone misses new ones by 3.2 cm.
+It trains on scene-bank scenes only, whose arm poses are random: on demonstration frames the arm's
+pose already reveals where the expert is heading, and an estimator that learned "the object is where
+the arm goes" would, in closed loop, follow the arm that follows it. Its inputs are detached (the
+grounding loss alone trains the heatmaps) and the head sees its output detached (only the estimator's
+own loss trains it). Nothing privileged is an inference input: images, instruction and state only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones.base import BackboneOutput
+from vla.backbones.embedded.vision_encoder import cell_centres
 
 RELATIVE_SCALE = 0.1
 """Metres per unit of the relative features: offsets of a tabletop (+-0.5 m) land in +-5."""
+PEAK_RADIUS = 1
+"""Cells on each side of a heatmap's highest cell that its committed position averages over (3x3)."""
+EPS = 1e-6
+
+
+def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS) -> torch.Tensor:
+    """(B, M, h, w) heatmap logits -> (B, 3M): each map's soft-argmax (x, y) in [-1, 1] over the
+    (2r+1)^2 cells around its highest cell, and its peak probability over the whole map."""
+    b, m, h, w = logits.shape
+    flat = logits.flatten(2)  # (B, M, h*w)
+    top = flat.argmax(-1)  # (B, M)
+    rows = torch.arange(h, device=logits.device)
+    cols = torch.arange(w, device=logits.device)
+    near_row = ((rows[None, None, :] - (top // w)[..., None]).abs() <= radius)[..., :, None]  # (B, M, h, 1)
+    near_col = ((cols[None, None, :] - (top % w)[..., None]).abs() <= radius)[..., None, :]  # (B, M, 1, w)
+    window = (near_row & near_col).flatten(2)
+    probs = flat.masked_fill(~window, float("-inf")).softmax(-1)  # (B, M, h*w)
+    xy = probs @ cell_centres(h, w, logits.device, logits.dtype)  # (B, M, 2) in [0, 1]
+    return torch.cat([(2 * xy - 1).flatten(1), flat.softmax(-1).amax(-1)], 1)
+
+
+class PositionEstimator(nn.Module):
+    """Heatmap positions (B, 3 * cameras * maps) + normalized state (B, S) -> env state estimate (B, E)."""
+
+    def __init__(self, num_maps: int, state_dim: int, env_state_dim: int, hidden: int = 256):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(3 * num_maps + state_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, env_state_dim),
+        )
+        self.register_buffer("mean", torch.zeros(env_state_dim))
+        self.register_buffer("std", torch.ones(env_state_dim))
+
+    @torch.no_grad()
+    def set_stats(self, stats: dict[str, np.ndarray]) -> None:
+        self.mean.copy_(torch.as_tensor(np.asarray(stats["mean"]), dtype=torch.float32).reshape(-1))
+        self.std.copy_(torch.as_tensor(np.asarray(stats["std"]), dtype=torch.float32).reshape(-1))
+
+    def features(self, grounding: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """(B, cameras, maps, h, w) logits + (B, S) normalized state -> (B, 3 * cameras * maps + S), detached."""
+        points = peak_features(grounding.detach().flatten(1, 2).float())
+        return torch.cat([points, state.detach().float()], 1)
+
+    def predict_normalized(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features)
+
+    def unnormalize(self, normalized: torch.Tensor) -> torch.Tensor:
+        return normalized * (self.std + EPS) + self.mean
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, F) -> (B, E) in dataset units."""
+        return self.unnormalize(self.mlp(features))
+
+    def loss(self, features: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
+        target = (env_state.to(features.dtype) - self.mean) / (self.std + EPS)
+        return F.mse_loss(self.mlp(features), target)
 
 
 class EnvStateConditioning(nn.Module):

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones import BACKBONES
-from vla.backbones.embedded.vision_encoder import grounding_features
 from vla.constants import ACTION, OBS_ENV_STATE, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
@@ -21,7 +20,7 @@ from vla.heads import HEADS
 from .auxiliary import PrivilegedStateHead
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
-from .estimate_conditioning import EnvStateConditioning
+from .estimate_conditioning import EnvStateConditioning, PositionEstimator
 from .grounding import AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
 from .normalization import Normalizer
@@ -66,14 +65,12 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             config.head, self.backbone.hidden_size, config.action_dim, config.chunk_size
         )
         d = self.backbone.hidden_size
-        self.aux = (
-            PrivilegedStateHead(d, config.env_state_dim, self._estimator_extra_dim()) if config.env_state_dim else None
-        )
-        self.env_conditioning = (
-            EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
-            if config.env_state_conditioning
-            else None
-        )
+        self.aux = PrivilegedStateHead(d, config.env_state_dim) if config.env_state_dim > 0 else None
+        self.estimator, self.env_conditioning = None, None
+        if config.env_state_conditioning:
+            maps = config.backbone.vision_grounding_maps * len(config.camera_keys)
+            self.estimator = PositionEstimator(maps, config.state_dim, config.env_state_dim)
+            self.env_conditioning = EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
 
@@ -133,34 +130,27 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         return self._encode(batch)[0]
 
     def _encode(self, batch: dict[str, Any]):
-        """-> (backbone output for the head, the auxiliary head's input features)."""
+        """-> (what the head reads, the backbone's own cognition feature, the position estimator's input
+        features or None)."""
         images = self.prepare_images(batch)
         state = self._state(batch)
         cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
-        if self.env_conditioning is None:
-            return cond, cond.cognition
-        features = self._estimator_features(cond, state[:, : self.config.state_dim])
-        estimate = self.aux.predict_normalized(features).detach()
-        cond = self.env_conditioning(cond, estimate, self.aux.unnormalize(estimate), self._raw_state(batch))
-        return cond, features
+        if self.estimator is None:
+            return cond, cond.cognition, None
+        if cond.grounding is None:
+            raise VlaUserError(
+                "env_state_conditioning reads the grounding heatmaps, which need every camera at one resolution"
+            )
+        features = self.estimator.features(cond.grounding, state[:, : self.config.state_dim])
+        estimate = self.estimator.predict_normalized(features).detach()
+        head_cond = self.env_conditioning(cond, estimate, self.estimator.unnormalize(estimate), self._raw_state(batch))
+        return head_cond, cond.cognition, features
 
-    def _estimator_extra_dim(self) -> int:
-        """Inputs of the environment-state estimate besides the cognition feature, when the head reads it:
-        every grounding map's (x, y, peak) per camera and the normalized state."""
-        if not self.config.env_state_conditioning:
-            return 0
-        maps = getattr(self.config.backbone, "vision_grounding_maps", 0)
-        return 3 * maps * len(self.config.camera_keys) + self.config.state_dim
-
-    def _estimator_features(self, cond, state: torch.Tensor) -> torch.Tensor:
-        """(B, D + extra): cognition, heatmap positions (zeros where the backbone gave no maps), state."""
-        b = cond.cognition.shape[0]
-        n_maps = 3 * getattr(self.config.backbone, "vision_grounding_maps", 0) * len(self.config.camera_keys)
-        if cond.grounding is not None:
-            points = grounding_features(cond.grounding.flatten(1, 2))  # (B, 3 * cameras * maps)
-        else:
-            points = cond.cognition.new_zeros(b, n_maps)
-        return torch.cat([cond.cognition, points.to(cond.cognition.dtype), state.to(cond.cognition.dtype)], 1)
+    def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
+        """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
+        if self.estimator is None:
+            raise VlaUserError("this policy has no position estimator (trained without --estimate-conditioning)")
+        return self.estimator.predict(self._encode(obs)[2])
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -181,19 +171,24 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             if pad is not None
             else torch.ones(actions.shape[:2], dtype=torch.bool, device=self.device)
         )
-        cond, aux_features = self._encode(batch)
+        cond, cognition, _ = self._encode(batch)
         loss, info = self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
         if self.aux is not None and OBS_ENV_STATE in batch and self.config.aux_loss_weight > 0:
             env_state = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-            aux_loss = self.aux.loss(aux_features, env_state)
+            aux_loss = self.aux.loss(cognition, env_state)
             loss = loss + self.config.aux_loss_weight * aux_loss
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
         if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
-            scene_cond, scene_features = self._encode(scenes)
-            scene_loss = self.aux.loss(scene_features, scenes[OBS_ENV_STATE].to(self.device))
+            scene_cond, scene_cognition, scene_features = self._encode(scenes)
+            scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], device=self.device)
+            scene_loss = self.aux.loss(scene_cognition, scene_env_state)
             loss = loss + self.config.aux_loss_weight * scene_loss
             info = {**info, "aux_scene_loss": float(scene_loss.detach())}
+            if scene_features is not None:  # bank scenes only: their arm poses say nothing about the target
+                est_loss = self.estimator.loss(scene_features, scene_env_state)
+                loss = loss + self.config.aux_loss_weight * est_loss
+                info = {**info, "estimate_loss": float(est_loss.detach())}
             pixels = scenes.get(AUX_PIXELS)
             if scene_cond.grounding is not None and pixels is not None and self.config.grounding_loss_weight > 0:
                 pixels = torch.as_tensor(pixels, device=self.device)
