@@ -29,9 +29,16 @@ class PrivilegedStateHead(nn.Module):
         self.mean.copy_(torch.as_tensor(np.asarray(stats["mean"]), dtype=torch.float32).reshape(-1))
         self.std.copy_(torch.as_tensor(np.asarray(stats["std"]), dtype=torch.float32).reshape(-1))
 
-    def predict(self, cognition: torch.Tensor) -> torch.Tensor:
+    def predict_normalized(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, D) -> (B, env_state_dim) in normalized units (dataset mean 0, std 1)."""
+        return self.mlp(features)
+
+    def unnormalize(self, normalized: torch.Tensor) -> torch.Tensor:
+        return normalized * (self.std + EPS) + self.mean
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, env_state_dim) in dataset units."""
-        return self.mlp(cognition) * (self.std + EPS) + self.mean
+        return self.unnormalize(self.mlp(features))
 
     def loss(self, cognition: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
         target = (env_state.to(cognition.dtype) - self.mean) / (self.std + EPS)

@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones.base import BackboneOutput
 from vla.backbones.embedded.vision_encoder import cell_centres
 
+from .auxiliary import PrivilegedStateHead
+
 RELATIVE_SCALE = 0.1
 """Metres per unit of the relative features: offsets of a tabletop (+-0.5 m) land in +-5."""
 PEAK_RADIUS = 1
 """Cells on each side of a heatmap's highest cell that its committed position averages over (3x3)."""
-EPS = 1e-6
 
 
 def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS) -> torch.Tensor:
@@ -56,11 +55,12 @@ def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS) -> torch.Tens
     return torch.cat([(2 * xy - 1).flatten(1), flat.softmax(-1).amax(-1)], 1)
 
 
-class PositionEstimator(nn.Module):
-    """Heatmap positions (B, 3 * cameras * maps) + normalized state (B, S) -> env state estimate (B, E)."""
+class PositionEstimator(PrivilegedStateHead):
+    """Heatmap positions (B, 3 * cameras * maps) + normalized state (B, S) -> env state estimate (B, E); the
+    auxiliary head's normalization, prediction and loss, with its own inputs and a deeper MLP."""
 
     def __init__(self, num_maps: int, state_dim: int, env_state_dim: int, hidden: int = 256):
-        super().__init__()
+        super().__init__(hidden, env_state_dim)
         self.mlp = nn.Sequential(
             nn.Linear(3 * num_maps + state_dim, hidden),
             nn.SiLU(),
@@ -68,32 +68,11 @@ class PositionEstimator(nn.Module):
             nn.SiLU(),
             nn.Linear(hidden, env_state_dim),
         )
-        self.register_buffer("mean", torch.zeros(env_state_dim))
-        self.register_buffer("std", torch.ones(env_state_dim))
-
-    @torch.no_grad()
-    def set_stats(self, stats: dict[str, np.ndarray]) -> None:
-        self.mean.copy_(torch.as_tensor(np.asarray(stats["mean"]), dtype=torch.float32).reshape(-1))
-        self.std.copy_(torch.as_tensor(np.asarray(stats["std"]), dtype=torch.float32).reshape(-1))
 
     def features(self, grounding: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """(B, cameras, maps, h, w) logits + (B, S) normalized state -> (B, 3 * cameras * maps + S), detached."""
         points = peak_features(grounding.detach().flatten(1, 2).float())
         return torch.cat([points, state.detach().float()], 1)
-
-    def predict_normalized(self, features: torch.Tensor) -> torch.Tensor:
-        return self.mlp(features)
-
-    def unnormalize(self, normalized: torch.Tensor) -> torch.Tensor:
-        return normalized * (self.std + EPS) + self.mean
-
-    def predict(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, F) -> (B, E) in dataset units."""
-        return self.unnormalize(self.mlp(features))
-
-    def loss(self, features: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
-        target = (env_state.to(features.dtype) - self.mean) / (self.std + EPS)
-        return F.mse_loss(self.mlp(features), target)
 
 
 class EnvStateConditioning(nn.Module):
