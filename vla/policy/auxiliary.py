@@ -18,9 +18,12 @@ EPS = 1e-6
 
 
 class PrivilegedStateHead(nn.Module):
-    def __init__(self, hidden_size: int, env_state_dim: int):
+    def __init__(self, hidden_size: int, env_state_dim: int, mlp: nn.Module | None = None):
+        """`mlp`: another network from the input features to the env state (default: one hidden layer)."""
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, env_state_dim))
+        self.mlp = mlp or nn.Sequential(
+            nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, env_state_dim)
+        )
         self.register_buffer("mean", torch.zeros(env_state_dim))
         self.register_buffer("std", torch.ones(env_state_dim))
 

@@ -60,14 +60,14 @@ class PositionEstimator(PrivilegedStateHead):
     auxiliary head's normalization, prediction and loss, with its own inputs and a deeper MLP."""
 
     def __init__(self, num_maps: int, state_dim: int, env_state_dim: int, hidden: int = 256):
-        super().__init__(hidden, env_state_dim)
-        self.mlp = nn.Sequential(
+        mlp = nn.Sequential(
             nn.Linear(3 * num_maps + state_dim, hidden),
             nn.SiLU(),
             nn.Linear(hidden, hidden),
             nn.SiLU(),
             nn.Linear(hidden, env_state_dim),
         )
+        super().__init__(hidden, env_state_dim, mlp)
 
     def features(self, grounding: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """(B, cameras, maps, h, w) logits + (B, S) normalized state -> (B, 3 * cameras * maps + S), detached."""

@@ -93,8 +93,9 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             )
         return state
 
-    def _state(self, batch: dict[str, Any]) -> torch.Tensor:
-        state = self.normalizer.normalize_state(self._raw_state(batch))
+    def _state(self, batch: dict[str, Any], raw: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalized state (+ previous actions); `raw`: this batch's `_raw_state`, when already computed."""
+        state = self.normalizer.normalize_state(self._raw_state(batch) if raw is None else raw)
         if self.config.action_history:
             state = torch.cat([state, self._previous_actions(batch, state.shape[0])], dim=-1)
         return state
@@ -133,7 +134,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         """-> (what the head reads, the backbone's own cognition feature, the position estimator's input
         features or None)."""
         images = self.prepare_images(batch)
-        state = self._state(batch)
+        raw_state = self._raw_state(batch)
+        state = self._state(batch, raw_state)
         cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
         if self.estimator is None:
             return cond, cond.cognition, None
@@ -143,7 +145,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             )
         features = self.estimator.features(cond.grounding, state[:, : self.config.state_dim])
         estimate = self.estimator.predict_normalized(features).detach()
-        head_cond = self.env_conditioning(cond, estimate, self.estimator.unnormalize(estimate), self._raw_state(batch))
+        head_cond = self.env_conditioning(cond, estimate, self.estimator.unnormalize(estimate), raw_state)
         return head_cond, cond.cognition, features
 
     def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
