@@ -15,7 +15,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The interval contains p; rounding can put an end a hair on the wrong side of it (1 - 1e-16 at p = 1).
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

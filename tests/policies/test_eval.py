@@ -31,6 +31,24 @@ def test_wilson_interval_known_values():
     assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
     lo, hi = wilson_interval(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    # At 50/50 the formula's upper end rounds to 1 - 1e-16; the interval must still contain the rate, or
+    # the report's plot gets a negative error bar (it did: a 50/50 eval crashed after writing report.json).
+    for n in range(1, 200):
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
+        lo, hi = wilson_interval(n // 3, n)
+        assert lo <= (n // 3) / n <= hi
+
+
+def test_success_plot_draws_a_perfect_task(tmp_path):
+    from vla.policies.eval.report import plot_success
+
+    tasks = {
+        name: {"success_rate": s / 50, "ci95": list(wilson_interval(s, 50)), "lengths": [20, 30, 40]}
+        for name, s in (("pick", 49), ("place", 50), ("push", 0))
+    }
+    report = {"tasks": tasks, "split": "train", "episodes_per_task": 50, "checkpoint": "ckpt"}
+    plot_success(tmp_path / "success.png", report)
+    assert (tmp_path / "success.png").stat().st_size > 5000
 
 
 def test_eval_report_is_well_formed(checkpoint, tmp_path):
