@@ -49,6 +49,12 @@ def main() -> None:
         action="store_true",
         help="the action head reads the policy's own estimate of the target/goal positions (vla train flag)",
     )
+    parser.add_argument(
+        "--oracle-conditioning",
+        action="store_true",
+        help="ablation: the action head reads the simulator's true target/goal positions (vla train flag)",
+    )
+    parser.add_argument("--splits", default="train,heldout", help="evaluation splits, comma-separated")
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--eval-episodes", type=int, default=50, help="per task and split")
@@ -76,10 +82,11 @@ def main() -> None:
         "--steps", str(args.steps), "--max-minutes", f"{train_minutes:.2f}", "--batch-size", str(args.batch_size),
         "--aux-scenes", str(args.aux_scenes), "--grounding-weight", str(args.grounding_weight), *threads,
         *(["--estimate-conditioning"] if args.estimate_conditioning else []),
+        *(["--oracle-conditioning"] if args.oracle_conditioning else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
-    for split in ("train", "heldout"):
+    for split in args.splits.split(","):
         vla(
             "eval",
             "--checkpoint",
@@ -101,16 +108,17 @@ def main() -> None:
         "aux_scenes": args.aux_scenes,
         "grounding_weight": args.grounding_weight,
         "estimate_conditioning": args.estimate_conditioning,
+        "oracle_conditioning": args.oracle_conditioning,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],
         "samples_per_second": summary["samples_per_second"],
         **{f"{s}_mean_success": results[s]["mean_success_rate"] for s in results},
         **{f"{s}_{t}": results[s]["tasks"][t]["success_rate"] for s in results for t in results[s]["tasks"]},
-        "latency_p50_ms": results["train"]["latency_ms_batch1"]["p50"],
+        "latency_p50_ms": next(iter(results.values()))["latency_ms_batch1"]["p50"],
     }
     (out / "bench_policy.json").write_text(json.dumps(row, indent=2))
-    tasks = list(results["train"]["tasks"])
+    tasks = list(next(iter(results.values()))["tasks"])
     print("\n| split | " + " | ".join(tasks) + " | mean |")
     print("|---|" + "---|" * (len(tasks) + 1))
     for s, r in results.items():

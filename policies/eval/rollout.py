@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_PREV_ACTIONS, OBS_STATE, TASK
+from vla.constants import OBS_ENV_STATE, OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.policy.ensembling import make_ensembler
 from vla.policy.history import action_history_of
 from vla.policy.modeling_vla import VLAPolicy
@@ -124,6 +124,8 @@ def rollout_task(
         if need:
             batch = {k: v[need] for k, v in obs.items() if k != TASK}
             batch[TASK] = [instruction[i] for i in need]
+            if cfg.reads_true_env_state:  # the oracle ablation reads the simulator's privileged state
+                batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             t0 = time.perf_counter()
             chunks = policy.predict_action_chunk(batch)
             result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
@@ -164,6 +166,8 @@ def batch1_latency_ms(policy: VLAPolicy, obs: dict, instruction: str, repeats: i
     k = action_history_of(policy)
     if k:
         single[OBS_PREV_ACTIONS] = torch.full((1, k), -1, dtype=torch.long)
+    if getattr(policy.config, "reads_true_env_state", False):
+        single[OBS_ENV_STATE] = torch.zeros(1, policy.config.env_state_dim)
     for _ in range(3):
         policy.predict_action_chunk(single)
     times = []

@@ -206,7 +206,22 @@ def with_grounding_maps(config, cfg: TrainConfig):
 
 def with_estimate_conditioning(config, cfg: TrainConfig, demos):
     """--estimate-conditioning: the action head reads the position estimator's environment-state estimate,
-    and each estimated `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one."""
+    and each estimated `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one;
+    --oracle-conditioning: the same with the true environment state (an ablation)."""
+    if cfg.estimate_conditioning and cfg.oracle_conditioning:
+        raise VlaUserError("--estimate-conditioning and --oracle-conditioning exclude each other; pick one")
+    if cfg.oracle_conditioning:
+        if config.env_state_dim == 0:
+            raise VlaUserError(
+                "--oracle-conditioning needs a `vla collect` dataset (with observation.environment_state) and "
+                "--aux-weight > 0"
+            )
+        return dataclasses.replace(
+            config,
+            env_state_conditioning=True,
+            env_state_source="privileged",
+            env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
+        )
     if not cfg.estimate_conditioning:
         return config
     if config.env_state_dim == 0 or not getattr(config.backbone, "vision_grounding_maps", 0):

@@ -52,6 +52,11 @@ class TrainConfig:
     trained on the scene bank, and the action head reads it, with each estimated position relative to the
     gripper when the state has tcp.x/y/z: it reaches along an explicit offset instead of decoding it from
     image tokens."""
+    oracle_conditioning: bool = False
+    """Ablation, simulation only: the action head reads the simulator's *true* target/goal positions (the
+    dataset's observation.environment_state; in `vla eval`, the env's), in the same way --estimate-conditioning
+    feeds it the estimate. It measures how well the head would do with a perfect position estimate. The
+    checkpoint needs that privileged state at inference, so it cannot drive a real robot."""
     semantic_labels: bool = False
     """With grounding maps: also render each scene's colour and shape class per pixel (MuJoCo segmentation)
     and train per-cell colour and shape classifiers on the grounding features, with the same weight. Off by

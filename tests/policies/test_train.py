@@ -305,3 +305,53 @@ def test_estimate_conditioning_feeds_the_gripper_to_object_offset_to_the_head(pi
     with pytest.raises(VlaUserError, match="--estimate-conditioning needs grounding heatmaps"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, estimate_conditioning=True)  # no --aux-scenes
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_oracle_conditioning_reads_the_true_positions_in_training_and_in_eval(pick_demos, tmp_path):
+    import vla.envs as E
+    from vla.policies.eval.rollout import make_vector_env, rollout_task
+
+    out = train(pick_demos, tmp_path / "oracle", policy="tiny-l1", steps=2, oracle_conditioning=True)
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    c = policy.config
+    assert c.reads_true_env_state and not c.reads_estimate and policy.estimator is None
+    assert c.backbone.vision_grounding_maps == 0  # no scene bank, no heatmaps: the oracle needs neither
+    tcp = [c.state_names.index(f"tcp.{a}") for a in "xyz"]
+    assert c.env_state_relative_to == (*tcp, *tcp)
+
+    env = E.make_env("pick", image_size=48)
+    obs, _ = env.reset(seed=11)
+    true = env.unwrapped.privileged_state()
+    env.close()
+    policy.eval()
+    with pytest.raises(VlaUserError, match="reads the simulator's true 'observation.environment_state'"):
+        policy.predict_action_chunk(obs)
+    with torch.no_grad():
+        cond, _, features = policy._encode({**obs, "observation.environment_state": true})
+        assert features is None
+        rel = policy.env_conditioning.features(
+            policy.aux.normalize(torch.as_tensor(true)[None]), torch.as_tensor(true)[None],
+            torch.as_tensor(obs["observation.state"])[None],
+        )  # fmt: skip
+        tcp_now = obs["observation.state"][tcp]
+        expected = np.concatenate([true[:3] - tcp_now, true[3:] - tcp_now]) / 0.1
+        np.testing.assert_allclose(rel[0, 6:].numpy(), expected, rtol=1e-5, atol=1e-5)
+        moved = true.copy()
+        moved[0] += 0.1  # the target 10 cm further along x changes the chunk
+        before = policy.predict_action_chunk({**obs, "observation.environment_state": true})
+        after = policy.predict_action_chunk({**obs, "observation.environment_state": moved})
+    assert (after - before).abs().max() > 1e-4
+
+    # vla eval's rollout hands each env's privileged state to the policy.
+    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
+    try:
+        result = rollout_task(policy, envs, [11, 12], None, 0, c.ensembling, c.n_action_steps)
+    finally:
+        envs.close()
+    assert sorted(e.seed for e in result.episodes) == [11, 12]
+    assert all(1 <= e.length <= 80 for e in result.episodes)
+
+    with pytest.raises(VlaUserError, match="exclude each other"):
+        train(pick_demos, tmp_path / "both", policy="tiny-l1", steps=2, oracle_conditioning=True,
+              estimate_conditioning=True, aux_scenes=4)  # fmt: skip
+    assert not (tmp_path / "both" / "checkpoints").exists()

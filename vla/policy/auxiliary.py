@@ -36,6 +36,10 @@ class PrivilegedStateHead(nn.Module):
         """(B, D) -> (B, env_state_dim) in normalized units (dataset mean 0, std 1)."""
         return self.mlp(features)
 
+    def normalize(self, env_state: torch.Tensor) -> torch.Tensor:
+        """(B, env_state_dim) dataset units -> normalized units."""
+        return (env_state - self.mean) / (self.std + EPS)
+
     def unnormalize(self, normalized: torch.Tensor) -> torch.Tensor:
         return normalized * (self.std + EPS) + self.mean
 
@@ -44,5 +48,5 @@ class PrivilegedStateHead(nn.Module):
         return self.unnormalize(self.mlp(features))
 
     def loss(self, cognition: torch.Tensor, env_state: torch.Tensor) -> torch.Tensor:
-        target = (env_state.to(cognition.dtype) - self.mean) / (self.std + EPS)
+        target = self.normalize(env_state.to(cognition.dtype))
         return F.mse_loss(self.mlp(cognition), target)

@@ -49,6 +49,11 @@ class VLAConfig:
     (`vla.policy.estimate_conditioning`) reads the grounding heatmaps' peak positions and the state and is
     trained on scene-bank scenes with the auxiliary weight; the head sees its output detached. The
     policy's inputs stay images + instruction + state. Needs env_state_dim > 0 and grounding maps."""
+    env_state_source: str = "estimate"
+    """With env_state_conditioning: 'estimate' (the position estimator above) or 'privileged': the head reads
+    the simulator's *true* environment state, which must then come with every observation
+    (`observation.environment_state`; `vla eval` passes the env's). An oracle ablation that measures how
+    far a perfect position estimate would take the head; it cannot drive a real robot."""
     env_state_relative_to: tuple[int, ...] = ()
     """With env_state_conditioning: per environment-state entry, the index of the state entry it is measured
     against (target.x - tcp.x, ...), or -1 for none; empty: no relative features."""
@@ -83,12 +88,14 @@ class VLAConfig:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
             )
-        if self.env_state_conditioning and (
-            self.env_state_dim == 0 or not getattr(self.backbone, "vision_grounding_maps", 0)
-        ):
+        if self.env_state_source not in ("estimate", "privileged"):
+            raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate or privileged")
+        if self.env_state_conditioning and self.env_state_dim == 0:
+            raise VlaUserError("env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state)")
+        if self.reads_estimate and not getattr(self.backbone, "vision_grounding_maps", 0):
             raise VlaUserError(
-                "env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state) and a backbone "
-                "with grounding heatmaps (the embedded one with vision_grounding_maps > 0)"
+                "env_state_conditioning with the estimator needs a backbone with grounding heatmaps (the embedded "
+                "one with vision_grounding_maps > 0)"
             )
         if self.env_state_relative_to and (
             len(self.env_state_relative_to) != self.env_state_dim
@@ -124,6 +131,16 @@ class VLAConfig:
         self.image_size = tuple(self.image_size)
         self.state_names, self.action_names = tuple(self.state_names), tuple(self.action_names)
         self.env_state_relative_to = tuple(int(i) for i in self.env_state_relative_to)
+
+    @property
+    def reads_estimate(self) -> bool:
+        """The action head reads the position estimator's estimate of the environment state."""
+        return self.env_state_conditioning and self.env_state_source == "estimate"
+
+    @property
+    def reads_true_env_state(self) -> bool:
+        """The action head reads the simulator's true environment state (the oracle ablation)."""
+        return self.env_state_conditioning and self.env_state_source == "privileged"
 
     @property
     def num_discrete_actions(self) -> int | None:

@@ -67,9 +67,10 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         d = self.backbone.hidden_size
         self.aux = PrivilegedStateHead(d, config.env_state_dim) if config.env_state_dim > 0 else None
         self.estimator, self.env_conditioning = None, None
-        if config.env_state_conditioning:
+        if config.reads_estimate:
             maps = config.backbone.vision_grounding_maps * len(config.camera_keys)
             self.estimator = PositionEstimator(maps, config.state_dim, config.env_state_dim)
+        if config.env_state_conditioning:
             self.env_conditioning = EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
@@ -137,6 +138,10 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         raw_state = self._raw_state(batch)
         state = self._state(batch, raw_state)
         cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
+        if self.config.reads_true_env_state:
+            metres = self._true_env_state(batch, state.shape[0])
+            head_cond = self.env_conditioning(cond, self.aux.normalize(metres), metres, raw_state)
+            return head_cond, cond.cognition, None
         if self.estimator is None:
             return cond, cond.cognition, None
         if cond.grounding is None:
@@ -147,6 +152,23 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         estimate = self.estimator.predict_normalized(features).detach()
         head_cond = self.env_conditioning(cond, estimate, self.estimator.unnormalize(estimate), raw_state)
         return head_cond, cond.cognition, features
+
+    def _true_env_state(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
+        """(B, E) the simulator's environment state that an oracle-conditioned policy reads, in dataset units."""
+        if OBS_ENV_STATE not in batch:
+            raise VlaUserError(
+                f"this policy reads the simulator's true '{OBS_ENV_STATE}' (trained with --oracle-conditioning, "
+                "an ablation): pass it with each observation, e.g. from env.unwrapped.privileged_state()"
+            )
+        env_state = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+        if env_state.ndim == 1:
+            env_state = env_state[None]
+        if tuple(env_state.shape) != (batch_size, self.config.env_state_dim):
+            raise VlaUserError(
+                f"'{OBS_ENV_STATE}' has shape {tuple(env_state.shape)}, the policy expects "
+                f"({batch_size}, {self.config.env_state_dim})"
+            )
+        return env_state
 
     def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
