@@ -54,6 +54,15 @@ def main() -> None:
         action="store_true",
         help="ablation: the action head reads the simulator's true target/goal positions (vla train flag)",
     )
+    parser.add_argument(
+        "--conditioning-at",
+        default="current",
+        choices=("current", "episode_start"),
+        help="positions of the current frame or of the episode's first frame, held (vla train flag)",
+    )
+    parser.add_argument(
+        "--conditioning-noise", type=float, default=0.0, help="std (m) of training noise on true positions"
+    )
     parser.add_argument("--splits", default="train,heldout", help="evaluation splits, comma-separated")
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -83,6 +92,8 @@ def main() -> None:
         "--aux-scenes", str(args.aux_scenes), "--grounding-weight", str(args.grounding_weight), *threads,
         *(["--estimate-conditioning"] if args.estimate_conditioning else []),
         *(["--oracle-conditioning"] if args.oracle_conditioning else []),
+        *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
+        *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -109,6 +120,8 @@ def main() -> None:
         "grounding_weight": args.grounding_weight,
         "estimate_conditioning": args.estimate_conditioning,
         "oracle_conditioning": args.oracle_conditioning,
+        "conditioning_at": args.conditioning_at,
+        "conditioning_noise": args.conditioning_noise,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

@@ -91,6 +91,7 @@ def rollout_task(
     frames: list[list[np.ndarray] | None] = [None] * n
     digests = [TrajectoryDigest() for _ in range(n)]
     instruction = [""] * n  # from infos: vector envs' shared memory garbles Text observations
+    held: list[np.ndarray | None] = [None] * n  # episode_start conditioning: each env's first-frame positions
     obs = None
 
     def start(i: int) -> None:
@@ -113,6 +114,7 @@ def rollout_task(
         instruction[i] = str(infos["instruction"][i])
         steps[i] = 0
         executors[i].reset()
+        held[i] = None
         digests[i] = TrajectoryDigest()
         frames[i] = [_frame(obs, i)] if current[i] is not None and current[i][0] < videos else None
 
@@ -124,7 +126,19 @@ def rollout_task(
         if need:
             batch = {k: v[need] for k, v in obs.items() if k != TASK}
             batch[TASK] = [instruction[i] for i in need]
-            if cfg.reads_true_env_state:  # the oracle ablation reads the simulator's privileged state
+            if cfg.holds_episode_start_state:  # positions from each episode's first frame, held per env
+                fresh = [i for i in need if held[i] is None]
+                if fresh and cfg.reads_true_env_state:
+                    states = np.stack(envs.call("privileged_state"))
+                    for i in fresh:
+                        held[i] = states[i]
+                elif fresh:
+                    sub = {k: v[fresh] for k, v in obs.items() if k != TASK}
+                    sub[TASK] = [instruction[i] for i in fresh]
+                    for i, e in zip(fresh, policy.estimate_env_state(sub).cpu().numpy(), strict=True):
+                        held[i] = e
+                batch[OBS_ENV_STATE] = np.stack([held[i] for i in need])
+            elif cfg.reads_true_env_state:  # the oracle ablation reads the simulator's privileged state
                 batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             t0 = time.perf_counter()
             chunks = policy.predict_action_chunk(batch)
@@ -166,6 +180,7 @@ def batch1_latency_ms(policy: VLAPolicy, obs: dict, instruction: str, repeats: i
     k = action_history_of(policy)
     if k:
         single[OBS_PREV_ACTIONS] = torch.full((1, k), -1, dtype=torch.long)
+    policy.reset()  # an episode_start policy then estimates (and holds) the positions from this frame
     if getattr(policy.config, "reads_true_env_state", False):
         single[OBS_ENV_STATE] = torch.zeros(1, policy.config.env_state_dim)
     for _ in range(3):

@@ -210,6 +210,20 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
     --oracle-conditioning: the same with the true environment state (an ablation)."""
     if cfg.estimate_conditioning and cfg.oracle_conditioning:
         raise VlaUserError("--estimate-conditioning and --oracle-conditioning exclude each other; pick one")
+    if (cfg.conditioning_at != "current" or cfg.conditioning_noise) and not (
+        cfg.estimate_conditioning or cfg.oracle_conditioning
+    ):
+        raise VlaUserError(
+            "--conditioning-at/--conditioning-noise apply to --estimate-conditioning or --oracle-conditioning; add one"
+        )
+    if cfg.conditioning_noise and cfg.estimate_conditioning and cfg.conditioning_at == "current":
+        raise VlaUserError(
+            "--conditioning-noise perturbs true positions, which the head reads only with --oracle-conditioning or "
+            "--conditioning-at episode_start; add one of those"
+        )
+    if cfg.conditioning_noise < 0:
+        raise VlaUserError(f"--conditioning-noise {cfg.conditioning_noise} must be >= 0 (metres)")
+    held = {"env_state_at": cfg.conditioning_at, "env_state_noise": cfg.conditioning_noise}
     if cfg.oracle_conditioning:
         if config.env_state_dim == 0:
             raise VlaUserError(
@@ -221,6 +235,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             env_state_conditioning=True,
             env_state_source="privileged",
             env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
+            **held,
         )
     if not cfg.estimate_conditioning:
         return config
@@ -233,6 +248,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
         config,
         env_state_conditioning=True,
         env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
+        **held,
     )
 
 

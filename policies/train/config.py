@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass
@@ -57,6 +58,15 @@ class TrainConfig:
     dataset's observation.environment_state; in `vla eval`, the env's), in the same way --estimate-conditioning
     feeds it the estimate. It measures how well the head would do with a perfect position estimate. The
     checkpoint needs that privileged state at inference, so it cannot drive a real robot."""
+    conditioning_at: Literal["current", "episode_start"] = "current"
+    """With --estimate-conditioning or --oracle-conditioning: the positions the head reads are those of the
+    current frame, or of the episode's first frame held for the whole episode (the estimate is then made
+    once, on the reset frame, where no prop is hidden by the arm; training reads the dataset's true
+    first-frame positions plus --conditioning-noise)."""
+    conditioning_noise: float = 0.0
+    """With episode_start conditioning or --oracle-conditioning: std in metres of Gaussian noise added to the
+    true positions the head trains on, so it learns to treat them as an estimate and finish the reach from
+    the images. 0: none."""
     semantic_labels: bool = False
     """With grounding maps: also render each scene's colour and shape class per pixel (MuJoCo segmentation)
     and train per-cell colour and shape classifiers on the grounding features, with the same weight. Off by

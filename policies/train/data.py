@@ -9,6 +9,7 @@ same convention lerobot uses for `delta_timestamps`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vla.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES_PREFIX, OBS_PREV_ACTIONS, OBS_STATE, TASK
+from vla.constants import (
+    ACTION,
+    OBS_ENV_STATE,
+    OBS_ENV_STATE_START,
+    OBS_IMAGES_PREFIX,
+    OBS_PREV_ACTIONS,
+    OBS_STATE,
+    TASK,
+)
 from vla.errors import VlaUserError
 
 ACTION_IS_PAD = "action_is_pad"
@@ -46,6 +55,14 @@ class DemoDataset:
     def __len__(self) -> int:
         return int(self.state.shape[0])
 
+    @functools.cached_property
+    def episode_start(self) -> torch.Tensor:
+        """(N,) global index of the first frame of each frame's episode (episodes are contiguous)."""
+        end = self.episode_end
+        is_start = torch.ones_like(end, dtype=torch.bool)
+        is_start[1:] = end[1:] != end[:-1]
+        return torch.cummax(torch.where(is_start, torch.arange(len(end)), 0), 0).values
+
     def previous_actions(self, indices: torch.Tensor, k: int) -> torch.Tensor:
         """(B, k) ids of the k actions executed before each frame in its episode, oldest first; -1 before
         the episode's first frame (episodes are contiguous, so frame t-j is in t's episode iff it ends there)."""
@@ -63,7 +80,10 @@ class DemoDataset:
         end = self.episode_end[indices][:, None]
         pad = idx > end
         idx = torch.minimum(idx, end)
-        extra = {OBS_ENV_STATE: self.env_state[indices]} if self.env_state is not None else {}
+        extra = {}
+        if self.env_state is not None:
+            extra[OBS_ENV_STATE] = self.env_state[indices]
+            extra[OBS_ENV_STATE_START] = self.env_state[self.episode_start[indices]]
         if action_history:
             extra[OBS_PREV_ACTIONS] = self.previous_actions(indices, action_history)
         return {

@@ -355,3 +355,68 @@ def test_oracle_conditioning_reads_the_true_positions_in_training_and_in_eval(pi
         train(pick_demos, tmp_path / "both", policy="tiny-l1", steps=2, oracle_conditioning=True,
               estimate_conditioning=True, aux_scenes=4)  # fmt: skip
     assert not (tmp_path / "both" / "checkpoints").exists()
+
+
+def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(pick_demos, tmp_path):
+    import vla.envs as E
+    from vla.constants import OBS_ENV_STATE, OBS_ENV_STATE_START
+    from vla.policies.eval.rollout import make_vector_env, rollout_task
+    from vla.policies.train.data import load_demos
+
+    demos = load_demos(str(pick_demos), ("observation.images.scene", "observation.images.wrist"), (48, 48))
+    batch = demos.batch(torch.arange(len(demos)), chunk_size=2)
+    ends = demos.episode_end.tolist()
+    firsts = [0] + [i + 1 for i in range(len(ends) - 1) if ends[i] != ends[i + 1]]
+    for f, last in zip(firsts, sorted(set(ends)), strict=True):  # every frame reads its episode's first frame
+        assert torch.equal(batch[OBS_ENV_STATE_START][f : last + 1], demos.env_state[f].expand(last + 1 - f, -1))
+    assert not torch.equal(batch[OBS_ENV_STATE_START], batch[OBS_ENV_STATE])  # the target moves once grasped
+
+    out = train(
+        pick_demos, tmp_path / "start", policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4,
+        estimate_conditioning=True, conditioning_at="episode_start", conditioning_noise=0.02,
+    )  # fmt: skip
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    c = policy.config
+    assert c.holds_episode_start_state and c.reads_estimate and c.env_state_noise == 0.02
+    env = E.make_env("pick", image_size=48)
+    obs_a, _ = env.reset(seed=11)
+    obs_b, _ = env.reset(seed=12)
+    env.close()
+    policy.eval()
+    est_a, est_b = policy.estimate_env_state(obs_a), policy.estimate_env_state(obs_b)
+    assert (est_a - est_b).abs().max() > 1e-4
+    policy.reset()
+    first = policy.predict_action_chunk(obs_a)  # holds A's estimate ...
+    torch.testing.assert_close(policy._held_env_state, est_a)
+    policy.predict_action_chunk(obs_b)  # ... for the rest of the episode
+    torch.testing.assert_close(policy._held_env_state, est_a)
+    held_b = policy.predict_action_chunk({**obs_b, OBS_ENV_STATE: est_a.numpy()[0]})  # what vla eval passes
+    policy.reset()
+    policy.predict_action_chunk(obs_b)
+    torch.testing.assert_close(policy._held_env_state, est_b)
+    policy.reset()
+    torch.testing.assert_close(policy.predict_action_chunk(obs_a), first)
+    assert held_b.shape == first.shape
+
+    # Training noise: the head trains on perturbed first-frame positions, so two forward passes differ.
+    policy.train()
+    torch.manual_seed(0)
+    loss_1, _ = policy(demos.batch(torch.arange(8), c.chunk_size))
+    torch.manual_seed(1)
+    loss_2, _ = policy(demos.batch(torch.arange(8), c.chunk_size))
+    assert abs(float(loss_1) - float(loss_2)) > 1e-6
+    policy.eval()
+
+    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
+    try:
+        result = rollout_task(policy, envs, [11, 12, 13], None, 0, c.ensembling, c.n_action_steps)
+    finally:
+        envs.close()
+    assert sorted(e.seed for e in result.episodes) == [11, 12, 13]
+
+    with pytest.raises(VlaUserError, match="--conditioning-at/--conditioning-noise apply to"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, conditioning_at="episode_start")
+    with pytest.raises(VlaUserError, match="--conditioning-noise perturbs true positions"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, estimate_conditioning=True,
+              conditioning_noise=0.01)  # fmt: skip
+    assert not (tmp_path / "bad" / "checkpoints").exists()

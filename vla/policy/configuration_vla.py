@@ -54,6 +54,15 @@ class VLAConfig:
     the simulator's *true* environment state, which must then come with every observation
     (`observation.environment_state`; `vla eval` passes the env's). An oracle ablation that measures how
     far a perfect position estimate would take the head; it cannot drive a real robot."""
+    env_state_at: str = "current"
+    """With env_state_conditioning: 'current' (the positions at every frame) or 'episode_start': the positions
+    at the episode's first frame, held for the whole episode. With the estimator, the estimate is made once,
+    on the reset frame (the arm at its home pose, no prop covered), instead of mid-reach where the arm hides
+    the props; the head then trains on the dataset's true first-frame positions (plus env_state_noise) and
+    learns to finish the reach from the images. A policy holds its estimate until reset()."""
+    env_state_noise: float = 0.0
+    """Training only: std (in environment-state units, metres) of Gaussian noise added to the positions the
+    head reads, so it learns to treat them as an estimate and to correct them from the images."""
     env_state_relative_to: tuple[int, ...] = ()
     """With env_state_conditioning: per environment-state entry, the index of the state entry it is measured
     against (target.x - tcp.x, ...), or -1 for none; empty: no relative features."""
@@ -90,6 +99,11 @@ class VLAConfig:
             )
         if self.env_state_source not in ("estimate", "privileged"):
             raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate or privileged")
+        if self.env_state_at not in ("current", "episode_start") or self.env_state_noise < 0:
+            raise VlaUserError(
+                f"env_state_at={self.env_state_at!r} (use current or episode_start) and env_state_noise="
+                f"{self.env_state_noise} (must be >= 0)"
+            )
         if self.env_state_conditioning and self.env_state_dim == 0:
             raise VlaUserError("env_state_conditioning needs env_state_dim > 0 (a dataset with environment_state)")
         if self.reads_estimate and not getattr(self.backbone, "vision_grounding_maps", 0):
@@ -141,6 +155,11 @@ class VLAConfig:
     def reads_true_env_state(self) -> bool:
         """The action head reads the simulator's true environment state (the oracle ablation)."""
         return self.env_state_conditioning and self.env_state_source == "privileged"
+
+    @property
+    def holds_episode_start_state(self) -> bool:
+        """The head reads positions from the episode's first frame, held until reset()."""
+        return self.env_state_conditioning and self.env_state_at == "episode_start"
 
     @property
     def num_discrete_actions(self) -> int | None:

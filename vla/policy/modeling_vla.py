@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.backbones import BACKBONES
-from vla.constants import ACTION, OBS_ENV_STATE, OBS_PREV_ACTIONS, OBS_STATE, TASK
+from vla.constants import ACTION, OBS_ENV_STATE, OBS_ENV_STATE_START, OBS_PREV_ACTIONS, OBS_STATE, TASK
 from vla.errors import VlaUserError
 from vla.heads import HEADS
 
@@ -74,6 +74,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             self.env_conditioning = EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
+        self._held_env_state: torch.Tensor | None = None  # episode_start conditioning: estimate held until reset()
 
     @property
     def device(self) -> torch.device:
@@ -131,30 +132,48 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def encode(self, batch: dict[str, Any]):
         return self._encode(batch)[0]
 
-    def _encode(self, batch: dict[str, Any]):
+    def _encode(self, batch: dict[str, Any], teacher: bool = False):
         """-> (what the head reads, the backbone's own cognition feature, the position estimator's input
-        features or None)."""
+        features or None). `teacher`: training on dataset frames, whose true positions the head may read."""
         images = self.prepare_images(batch)
         raw_state = self._raw_state(batch)
         state = self._state(batch, raw_state)
         cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
-        if self.config.reads_true_env_state:
-            metres = self._true_env_state(batch, state.shape[0])
-            head_cond = self.env_conditioning(cond, self.aux.normalize(metres), metres, raw_state)
-            return head_cond, cond.cognition, None
-        if self.estimator is None:
-            return cond, cond.cognition, None
-        if cond.grounding is None:
-            raise VlaUserError(
-                "env_state_conditioning reads the grounding heatmaps, which need every camera at one resolution"
-            )
-        features = self.estimator.features(cond.grounding, state[:, : self.config.state_dim])
-        estimate = self.estimator.predict_normalized(features).detach()
-        head_cond = self.env_conditioning(cond, estimate, self.estimator.unnormalize(estimate), raw_state)
+        c = self.config
+        features = None
+        if self.estimator is not None:
+            if cond.grounding is None:
+                raise VlaUserError(
+                    "env_state_conditioning reads the grounding heatmaps, which need every camera at one resolution"
+                )
+            features = self.estimator.features(cond.grounding, state[:, : c.state_dim])
+        if not c.env_state_conditioning:
+            return cond, cond.cognition, features
+        metres = self._conditioning_positions(batch, features, state.shape[0], teacher)
+        head_cond = self.env_conditioning(cond, self.aux.normalize(metres), metres, raw_state)
         return head_cond, cond.cognition, features
 
+    def _conditioning_positions(
+        self, batch: dict[str, Any], features: torch.Tensor | None, batch_size: int, teacher: bool
+    ) -> torch.Tensor:
+        """(B, E) the positions the head reads, in dataset units (see VLAConfig.env_state_source/_at)."""
+        c = self.config
+        if teacher and (c.reads_true_env_state or c.holds_episode_start_state):
+            key = OBS_ENV_STATE_START if c.holds_episode_start_state and OBS_ENV_STATE_START in batch else OBS_ENV_STATE
+            metres = torch.as_tensor(batch[key], dtype=torch.float32, device=self.device)
+            if c.env_state_noise > 0:
+                metres = metres + c.env_state_noise * torch.randn_like(metres)
+            return metres
+        if c.reads_true_env_state or (c.holds_episode_start_state and OBS_ENV_STATE in batch):
+            return self._true_env_state(batch, batch_size)  # the caller's (vla eval holds one per env)
+        if not c.holds_episode_start_state:
+            return self.estimator.unnormalize(self.estimator.predict_normalized(features).detach())
+        if self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
+            self._held_env_state = self.estimator.predict(features).detach()  # the episode's first frame
+        return self._held_env_state
+
     def _true_env_state(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
-        """(B, E) the simulator's environment state that an oracle-conditioned policy reads, in dataset units."""
+        """(B, E) the environment state an oracle-conditioned (or caller-held) policy reads, in dataset units."""
         if OBS_ENV_STATE not in batch:
             raise VlaUserError(
                 f"this policy reads the simulator's true '{OBS_ENV_STATE}' (trained with --oracle-conditioning, "
@@ -170,11 +189,15 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             )
         return env_state
 
+    @torch.inference_mode()
     def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
         if self.estimator is None:
             raise VlaUserError("this policy has no position estimator (trained without --estimate-conditioning)")
-        return self.estimator.predict(self._encode(obs)[2])
+        raw_state = self._raw_state(obs)
+        state = self._state(obs, raw_state)
+        cond = self.backbone(self.prepare_images(obs), self._instructions(obs, state.shape[0]), state)
+        return self.estimator.predict(self.estimator.features(cond.grounding, state[:, : self.config.state_dim]))
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -195,7 +218,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             if pad is not None
             else torch.ones(actions.shape[:2], dtype=torch.bool, device=self.device)
         )
-        cond, cognition, _ = self._encode(batch)
+        cond, cognition, _ = self._encode(batch, teacher=True)
         loss, info = self.head.compute_loss(cond, self.normalizer.normalize_action(actions), valid)
         if self.aux is not None and OBS_ENV_STATE in batch and self.config.aux_loss_weight > 0:
             env_state = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
@@ -204,7 +227,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
         if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
-            scene_cond, scene_cognition, scene_features = self._encode(scenes)
+            scene_cond, scene_cognition, scene_features = self._encode(scenes, teacher=True)
             scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], device=self.device)
             scene_loss = self.aux.loss(scene_cognition, scene_env_state)
             loss = loss + self.config.aux_loss_weight * scene_loss
@@ -251,6 +274,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def reset(self) -> None:
         super().reset()
         self._executed = None
+        self._held_env_state = None
 
     def one_hot(self, ids: torch.Tensor) -> torch.Tensor:
         """Discrete action indices (B, H), (B, H, 1), (B, 1) or (B,) -> one-hot (..., n) float targets.
