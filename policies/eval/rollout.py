@@ -78,6 +78,8 @@ def rollout_task(
 ) -> TaskRollouts:
     cfg = policy.config
     n = envs.num_envs
+    hold_start = getattr(cfg, "holds_episode_start_state", False)  # LeRobot baselines have neither
+    true_state = getattr(cfg, "reads_true_env_state", False)
     executors = [
         make_ensembler(
             ensembling, cfg.chunk_size, n_action_steps, cfg.temporal_ensemble_coeff, cfg.adaptive_ensemble_alpha
@@ -126,9 +128,9 @@ def rollout_task(
         if need:
             batch = {k: v[need] for k, v in obs.items() if k != TASK}
             batch[TASK] = [instruction[i] for i in need]
-            if cfg.holds_episode_start_state:  # positions from each episode's first frame, held per env
+            if hold_start:  # positions from each episode's first frame, held per env
                 fresh = [i for i in need if held[i] is None]
-                if fresh and cfg.reads_true_env_state:
+                if fresh and true_state:
                     states = np.stack(envs.call("privileged_state"))
                     for i in fresh:
                         held[i] = states[i]
@@ -138,7 +140,7 @@ def rollout_task(
                     for i, e in zip(fresh, policy.estimate_env_state(sub).cpu().numpy(), strict=True):
                         held[i] = e
                 batch[OBS_ENV_STATE] = np.stack([held[i] for i in need])
-            elif cfg.reads_true_env_state:  # the oracle ablation reads the simulator's privileged state
+            elif true_state:  # the oracle ablation reads the simulator's privileged state
                 batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             t0 = time.perf_counter()
             chunks = policy.predict_action_chunk(batch)

@@ -452,6 +452,8 @@ class PolicyServerNode(LifecycleNode):
         self.instruction = text
         if self.chunker is not None:
             self.chunker.reset()  # the current plan was for the old instruction
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()  # a new task: a policy that holds an episode-start estimate makes a new one
 
     def _estop_cb(self, msg: Bool) -> None:
         control = self._control

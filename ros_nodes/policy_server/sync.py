@@ -33,8 +33,11 @@ class SyncStepper:
         self.last_latency: float | None = None  # seconds of the last chunk computed (None: this step had none)
 
     def reset(self) -> None:
-        """A new episode: forget queued actions / ensembling history (in-process eval does this at reset)."""
+        """A new episode: forget queued actions / ensembling history and anything the policy holds per episode
+        (an episode_start position estimate), as in-process eval does at reset."""
         self.executor.reset()
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()
 
     def step(self, obs: dict[str, Any]) -> np.ndarray:
         """The action (A,) float32 for this observation, computing a chunk exactly when in-process eval would."""
