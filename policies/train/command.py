@@ -223,20 +223,19 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
         )
     if cfg.conditioning_noise < 0:
         raise VlaUserError(f"--conditioning-noise {cfg.conditioning_noise} must be >= 0 (metres)")
-    held = {"env_state_at": cfg.conditioning_at, "env_state_noise": cfg.conditioning_noise}
+    conditioning = {
+        "env_state_conditioning": True,
+        "env_state_relative_to": relative_state_indices(demos.env_state_names, demos.state_names),
+        "env_state_at": cfg.conditioning_at,
+        "env_state_noise": cfg.conditioning_noise,
+    }
     if cfg.oracle_conditioning:
         if config.env_state_dim == 0:
             raise VlaUserError(
                 "--oracle-conditioning needs a `vla collect` dataset (with observation.environment_state) and "
                 "--aux-weight > 0"
             )
-        return dataclasses.replace(
-            config,
-            env_state_conditioning=True,
-            env_state_source="privileged",
-            env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
-            **held,
-        )
+        return dataclasses.replace(config, env_state_source="privileged", **conditioning)
     if not cfg.estimate_conditioning:
         return config
     if config.env_state_dim == 0 or not getattr(config.backbone, "vision_grounding_maps", 0):
@@ -244,12 +243,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             "--estimate-conditioning needs grounding heatmaps: the embedded backbone, a `vla collect` dataset "
             "(with observation.environment_state), --aux-scenes N, --aux-weight > 0 and --grounding-weight > 0"
         )
-    return dataclasses.replace(
-        config,
-        env_state_conditioning=True,
-        env_state_relative_to=relative_state_indices(demos.env_state_names, demos.state_names),
-        **held,
-    )
+    return dataclasses.replace(config, **conditioning)
 
 
 def relative_state_indices(env_state_names: list[str], state_names: list[str]) -> tuple[int, ...]:

@@ -135,23 +135,27 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def _encode(self, batch: dict[str, Any], teacher: bool = False):
         """-> (what the head reads, the backbone's own cognition feature, the position estimator's input
         features or None). `teacher`: training on dataset frames, whose true positions the head may read."""
-        images = self.prepare_images(batch)
-        raw_state = self._raw_state(batch)
-        state = self._state(batch, raw_state)
-        cond = self.backbone(images, self._instructions(batch, state.shape[0]), state)
-        c = self.config
-        features = None
-        if self.estimator is not None:
-            if cond.grounding is None:
-                raise VlaUserError(
-                    "env_state_conditioning reads the grounding heatmaps, which need every camera at one resolution"
-                )
-            features = self.estimator.features(cond.grounding, state[:, : c.state_dim])
-        if not c.env_state_conditioning:
+        cond, raw_state, state = self._backbone(batch)
+        features = self._estimator_features(cond, state) if self.estimator is not None else None
+        if not self.config.env_state_conditioning:
             return cond, cond.cognition, features
         metres = self._conditioning_positions(batch, features, state.shape[0], teacher)
         head_cond = self.env_conditioning(cond, self.aux.normalize(metres), metres, raw_state)
         return head_cond, cond.cognition, features
+
+    def _backbone(self, batch: dict[str, Any]):
+        """-> (the backbone's output, the raw state, the normalized state the backbone read)."""
+        raw_state = self._raw_state(batch)
+        state = self._state(batch, raw_state)
+        cond = self.backbone(self.prepare_images(batch), self._instructions(batch, state.shape[0]), state)
+        return cond, raw_state, state
+
+    def _estimator_features(self, cond, state: torch.Tensor) -> torch.Tensor:
+        if cond.grounding is None:
+            raise VlaUserError(
+                "env_state_conditioning reads the grounding heatmaps, which need every camera at one resolution"
+            )
+        return self.estimator.features(cond.grounding, state[:, : self.config.state_dim])
 
     def _conditioning_positions(
         self, batch: dict[str, Any], features: torch.Tensor | None, batch_size: int, teacher: bool
@@ -167,7 +171,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         if c.reads_true_env_state or (c.holds_episode_start_state and OBS_ENV_STATE in batch):
             return self._true_env_state(batch, batch_size)  # the caller's (vla eval holds one per env)
         if not c.holds_episode_start_state:
-            return self.estimator.unnormalize(self.estimator.predict_normalized(features).detach())
+            return self.estimator.predict(features).detach()
         if self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
             self._held_env_state = self.estimator.predict(features).detach()  # the episode's first frame
         return self._held_env_state
@@ -194,10 +198,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
         if self.estimator is None:
             raise VlaUserError("this policy has no position estimator (trained without --estimate-conditioning)")
-        raw_state = self._raw_state(obs)
-        state = self._state(obs, raw_state)
-        cond = self.backbone(self.prepare_images(obs), self._instructions(obs, state.shape[0]), state)
-        return self.estimator.predict(self.estimator.features(cond.grounding, state[:, : self.config.state_dim]))
+        cond, _, state = self._backbone(obs)
+        return self.estimator.predict(self._estimator_features(cond, state))
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
