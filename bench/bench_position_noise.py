@@ -59,6 +59,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100_000, help="first env seed (vla eval's default)")
     parser.add_argument("--num-envs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--conditioning-at",
+        choices=("checkpoint", "current", "episode_start"),
+        default="checkpoint",
+        help="which frame's positions the head reads: the checkpoint's own setting (default), every frame's, or "
+        "the first frame's held for the episode (e.g. a head trained on current positions fed held ones)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -75,6 +82,8 @@ def main() -> None:
     if not getattr(c, "env_state_conditioning", False):
         raise SystemExit(f"bench_position_noise: {args.checkpoint} does not read positions (no conditioning)")
     c.env_state_source = "privileged"  # the true positions (+ offset), not the checkpoint's own estimate
+    if args.conditioning_at != "checkpoint":
+        c.env_state_at = args.conditioning_at
     results = {}
     for sigma in (float(s) for s in args.sigmas.split(",")):
         row = {}

@@ -147,6 +147,12 @@ class TabletopScene:
     def tcp_pos(self) -> np.ndarray:
         return self.data.site_xpos[self.tcp_site].copy()
 
+    def table_back_edge(self, ys: tuple[float, ...] = (0.3, -0.3)) -> np.ndarray:
+        """(len(ys), 3) points on the table top's far edge (the one behind the robot) at the given y."""
+        g = self.model.geom("table")
+        x = float(g.pos[0] - g.size[0])
+        return np.array([[x, y, TABLE_TOP_Z] for y in ys])
+
     def tcp_yaw(self) -> float:
         return tool_yaw(self.data.site_xmat[self.tcp_site])
 

@@ -210,6 +210,12 @@ class TabletopEnv(gym.Env):
         goal = self._task.goal_position(self.scene, self.episode)
         return np.concatenate([target, goal]).astype(np.float32)
 
+    def landmark_points(self) -> np.ndarray:
+        """(3, 3) float32 base-frame points with known positions that the scene camera always shows: the tool
+        centre point and two points on the table's far edge. Labels for a locator's calibration landmarks
+        (the scene camera's pose is jittered per episode); the tool point is also in the state."""
+        return np.concatenate([self.scene.tcp_pos()[None], self.scene.table_back_edge()]).astype(np.float32)
+
     def episode_success(self) -> bool:
         return self._task.is_success(self.scene, self.episode)
 

@@ -186,7 +186,7 @@ def with_grounding_maps(config, cfg: TrainConfig):
     will supervise them; other backbones train without (noted once)."""
     from vla.backbones.embedded.configuration_embedded import EmbeddedBackboneConfig
 
-    if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0:
+    if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0 or cfg.locator:
         return config
     if not isinstance(config.backbone, EmbeddedBackboneConfig):
         print(
@@ -208,15 +208,16 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
     """--estimate-conditioning: the action head reads the position estimator's environment-state estimate,
     and each estimated `<object>.<axis>` relative to the state's `tcp.<axis>` where the state has one;
     --oracle-conditioning: the same with the true environment state (an ablation)."""
-    if cfg.estimate_conditioning and cfg.oracle_conditioning:
-        raise VlaUserError("--estimate-conditioning and --oracle-conditioning exclude each other; pick one")
-    if (cfg.conditioning_at != "current" or cfg.conditioning_noise) and not (
-        cfg.estimate_conditioning or cfg.oracle_conditioning
-    ):
+    sources = [f for f in ("estimate_conditioning", "locator", "oracle_conditioning") if getattr(cfg, f)]
+    if len(sources) > 1:
+        flags = " and ".join("--" + f.replace("_", "-") for f in sources)
+        raise VlaUserError(f"{flags} exclude each other; pick one")
+    if (cfg.conditioning_at != "current" or cfg.conditioning_noise) and not sources:
         raise VlaUserError(
-            "--conditioning-at/--conditioning-noise apply to --estimate-conditioning or --oracle-conditioning; add one"
+            "--conditioning-at/--conditioning-noise apply to --estimate-conditioning, --locator or "
+            "--oracle-conditioning; add one"
         )
-    if cfg.conditioning_noise and cfg.estimate_conditioning and cfg.conditioning_at == "current":
+    if cfg.conditioning_noise and not cfg.oracle_conditioning and cfg.conditioning_at == "current":
         raise VlaUserError(
             "--conditioning-noise perturbs true positions, which the head reads only with --oracle-conditioning or "
             "--conditioning-at episode_start; add one of those"
@@ -236,6 +237,18 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
                 "--aux-weight > 0"
             )
         return dataclasses.replace(config, env_state_source="privileged", **conditioning)
+    if cfg.locator:
+        from vla.backbones.embedded.configuration_embedded import EmbeddedBackboneConfig
+
+        from .scenes import SEMANTIC_CLASSES
+
+        if config.env_state_dim == 0 or cfg.aux_scenes == 0 or not isinstance(config.backbone, EmbeddedBackboneConfig):
+            raise VlaUserError(
+                "--locator needs the embedded backbone, a `vla collect` dataset (with observation.environment_state), "
+                "--aux-scenes N and --aux-weight > 0"
+            )
+        locator = dataclasses.replace(config.locator, semantic_classes=SEMANTIC_CLASSES)
+        return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
         return config
     if config.env_state_dim == 0 or not getattr(config.backbone, "vision_grounding_maps", 0):
@@ -264,12 +277,15 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
             "and --aux-weight > 0"
         )
     path = out / "scene_bank.safetensors"
+    # The locator reads one camera; its bank shows the arm at home (the reset frame it reads) half the time.
+    cameras = (config.locator.camera,) if config.reads_locator else tuple(config.camera_keys)
     if path.is_file():
         bank = SceneBank.load(path)
-        wants_pixels = bool(getattr(config.backbone, "vision_grounding_maps", 0))
-        wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ()))
+        wants_pixels = bool(getattr(config.backbone, "vision_grounding_maps", 0)) or config.reads_locator
+        wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator
         if (
             len(bank) == cfg.aux_scenes
+            and set(bank.images) == set(cameras)
             and (bank.pixels is not None or not wants_pixels)
             and (bank.semantics is not None or not wants_semantics)
         ):
@@ -284,9 +300,10 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         list(settings["tasks"]),
         settings.get("split", "train"),
         int(settings["image_size"]),
-        config.camera_keys,
+        cameras,
         seed=cfg.seed,
-        semantics=bool(getattr(config.backbone, "vision_semantic_classes", ())),
+        semantics=bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator,
+        posed_fraction=0.5 if config.reads_locator else 0.8,
     )
     out.mkdir(parents=True, exist_ok=True)
     bank.save(path)

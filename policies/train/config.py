@@ -58,8 +58,16 @@ class TrainConfig:
     dataset's observation.environment_state; in `vla eval`, the env's), in the same way --estimate-conditioning
     feeds it the estimate. It measures how well the head would do with a perfect position estimate. The
     checkpoint needs that privileged state at inference, so it cannot drive a real robot."""
+    locator: bool = False
+    """With --aux-scenes and the embedded backbone: the action head reads the estimate of a separate target
+    locator (vla.policy.locator): heatmaps at half the scene camera's resolution for the target, the goal
+    and three landmarks (the tool point, two points on the table's far edge), and a geometry MLP that turns
+    the image points into positions, calibrating the jittered camera from the landmarks. Both train on the
+    scene bank (rendered for the scene camera only, with segmentation labels, half the scenes with the arm
+    at home); the backbone then gets no grounding maps. Use with --conditioning-at episode_start: the
+    locator reads the reset frame, and the head trains on the true first-frame positions."""
     conditioning_at: Literal["current", "episode_start"] = "current"
-    """With --estimate-conditioning or --oracle-conditioning: the positions the head reads are those of the
+    """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
     current frame, or of the episode's first frame held for the whole episode (the estimate is then made
     once, on the reset frame, where no prop is hidden by the arm; training reads the dataset's true
     first-frame positions plus --conditioning-noise)."""

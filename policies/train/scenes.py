@@ -47,7 +47,8 @@ class SceneBank:
     state: torch.Tensor  # (N, S)
     env_state: torch.Tensor  # (N, E)
     instructions: list[str]
-    pixels: torch.Tensor | None = None  # (N, cameras, E // 3, 2) image xy in [0, 1] of each labelled point, NaN unseen
+    pixels: torch.Tensor | None = None  # (N, cameras, E // 3 + L, 2) image xy in [0, 1] of each labelled point
+    # (the env-state points, then the env's L landmarks), NaN unseen
     semantics: torch.Tensor | None = None  # (N, cameras, 2, H, W) uint8 colour / shape class per pixel, 0 = no prop
     semantic_classes: tuple[int, ...] = ()  # classes per semantics channel, background included
 
@@ -57,11 +58,17 @@ class SceneBank:
     def batch(self, indices: torch.Tensor) -> dict:
         return {
             **{k: v[indices].float().div_(255.0) for k, v in self.images.items()},
+            **self.labels(indices),
+            **({AUX_SEMANTICS: self.semantics[indices]} if self.semantics is not None else {}),
+        }
+
+    def labels(self, indices: torch.Tensor) -> dict:
+        """The rows' state, env state, instruction and (when recorded) image points; no images."""
+        return {
             OBS_STATE: self.state[indices],
             OBS_ENV_STATE: self.env_state[indices],
             TASK: [self.instructions[i] for i in indices.tolist()],
             **({AUX_PIXELS: self.pixels[indices]} if self.pixels is not None else {}),
-            **({AUX_SEMANTICS: self.semantics[indices]} if self.semantics is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -97,8 +104,7 @@ class SceneBank:
 
 
 def _render_scenes(args) -> dict:
-    tasks, split, image_size, camera_keys, seeds, *rest = args
-    semantics = bool(rest and rest[0])
+    tasks, split, image_size, camera_keys, seeds, semantics, posed_fraction = args
     import vla.envs
 
     envs = {t: vla.envs.make_env(t, image_size=image_size, split=split) for t in tasks}
@@ -109,7 +115,7 @@ def _render_scenes(args) -> dict:
             rng = np.random.default_rng(seed)
             env = envs[tasks[int(rng.integers(len(tasks)))]]
             obs, _ = env.reset(seed=int(seed))
-            if rng.random() < 0.8:  # most views with the arm somewhere over the table, some at home
+            if rng.random() < posed_fraction:  # views with the arm somewhere over the table; the rest at home
                 pose = rng.uniform(TOOL_LOW, TOOL_HIGH)
                 obs = env.unwrapped.pose_arm(pose, tool_yaw=float(rng.uniform(-0.8, 0.8)), gripper=rng.choice([-1, 1]))
             for k in camera_keys:
@@ -118,6 +124,9 @@ def _render_scenes(args) -> dict:
             env_state = env.unwrapped.privileged_state()
             out["env_state"].append(env_state)
             scene, points = env.unwrapped.scene, env_state.reshape(-1, 3)
+            landmarks = getattr(env.unwrapped, "landmark_points", None)
+            if landmarks is not None:  # fixed, visible reference points: they calibrate the jittered camera
+                points = np.concatenate([points, landmarks()])
             out["pixels"].append(np.stack([scene.project(_camera_name(k), points) for k in camera_keys]))
             size = tuple(np.asarray(obs[camera_keys[0]]).shape[:2])
             if semantics:
@@ -139,13 +148,18 @@ def generate_scene_bank(
     workers: int = 2,
     chunk: int = 64,
     semantics: bool = False,
+    posed_fraction: float = 0.8,
 ) -> SceneBank:
     """Render `n` labelled scenes with `workers` processes (a progress bar shows the rate); with `semantics`,
-    also each camera's colour and shape class maps (one more segmentation render per camera)."""
+    also each camera's colour and shape class maps (one more segmentation render per camera).
+    `posed_fraction` of the scenes drive the arm to a random pose over the table, the rest leave it at home."""
     if n < 1:
         raise VlaUserError(f"a scene bank needs n >= 1 scenes (got {n})")
     seeds = np.arange(n) + SCENE_SEED_OFFSET + seed * 1_000_003
-    jobs = [(tasks, split, image_size, camera_keys, seeds[i : i + chunk], semantics) for i in range(0, n, chunk)]
+    jobs = [
+        (tasks, split, image_size, camera_keys, seeds[i : i + chunk], semantics, posed_fraction)
+        for i in range(0, n, chunk)
+    ]
     parts = []
     ctx = mp.get_context("forkserver")
     with ctx.Pool(workers) as pool, tqdm(total=n, desc="scene bank", unit="scene") as bar:

@@ -22,7 +22,7 @@ from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
 from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
-from vla.policy.modeling_vla import AUX_SCENES, VLAPolicy
+from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, VLAPolicy
 
 from .augment import augment_images
 from .config import TrainConfig
@@ -145,8 +145,10 @@ class Trainer:
             self.policy.aux.set_stats(demos.stats[OBS_ENV_STATE])
         if self.policy.estimator is not None:
             self.policy.estimator.set_stats(demos.stats[OBS_ENV_STATE])
+        if self.policy.locator is not None:
+            self.policy.locator.geometry.set_stats(demos.stats[OBS_ENV_STATE])
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.policy.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.progress = Progress()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, lambda: self.progress.schedule_steps or cfg.steps)
@@ -226,10 +228,13 @@ class Trainer:
                     batch.update(augment_images(cams, g))
                 if self.scenes is not None:
                     batch[AUX_SCENES] = self._scene_batch(p.step, acc.device)
+                    if self.policy.locator is not None:
+                        batch[LOCATOR_LABELS] = self._label_batch(p.step, acc.device)
                 loss, info = self.model(batch)
                 acc.backward(loss)
                 if cfg.grad_clip > 0:
-                    acc.clip_grad_norm_(self.params, cfg.grad_clip)
+                    for group in self.optimizer.param_groups:  # per group: the locator's loss has its own scale
+                        acc.clip_grad_norm_(group["params"], cfg.grad_clip)
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -317,9 +322,18 @@ class Trainer:
         idx = torch.randint(len(self.scenes), (self.cfg.aux_scene_batch,), generator=g)
         sb = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.scenes.batch(idx).items()}
         if self.cfg.augment:
-            cams = {k: sb[k] for k in self.policy.config.camera_keys}
+            # The bank's cameras (the locator's: one) in the order its labels were rendered: the policy's.
+            cams = {k: sb[k] for k in self.policy.config.camera_keys if k in self.scenes.images}
             sb.update(augment_images(cams, g, pixels=sb.get(AUX_PIXELS), semantics=sb.get(AUX_SEMANTICS)))
         return sb
+
+    def _label_batch(self, step: int, device) -> dict:
+        """Bank rows without images (true image points, state, env state, instruction) for the locator's
+        geometry MLP: a larger batch than the image batch costs almost nothing."""
+        g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + 29)
+        idx = torch.randint(len(self.scenes), (self.policy.config.locator.geometry_batch,), generator=g)
+        rows = self.scenes.labels(idx)
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in rows.items()}
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
         steps = p.step if total else p.step - start_step

@@ -191,7 +191,7 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     assert len(bank) == 6 and bank.images[OBS_IMAGE_SCENE].shape == (6, 3, 32, 32)
     assert bank.env_state.shape == (6, 6) and len(set(bank.instructions)) > 1
     # Rendering is a pure function of the seed: the same seeds give the same scenes and labels.
-    again = _render_scenes((["pick", "place"], "train", 32, cams, [int(s) for s in bank_seeds(6, 1)[:3]]))
+    again = _render_scenes((["pick", "place"], "train", 32, cams, [int(s) for s in bank_seeds(6, 1)[:3]], False, 0.8))
     assert np.array_equal(np.stack(again["images"][OBS_IMAGE_SCENE]), bank.images[OBS_IMAGE_SCENE][:3].numpy())
     # Labels are the named prop's position: on the table, inside the layout region.
     xyz = bank.env_state[:, :3]
@@ -201,10 +201,16 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     home = env.unwrapped.scene.tcp_pos()
     moved = (bank.state[:, 6:9] - torch.as_tensor(home, dtype=torch.float32)).norm(dim=1) > 0.03
     assert moved.any()  # most scenes pose the arm away from home, so views vary like mid-episode ones
-    # Grounding labels: target and goal in every camera, the scene camera sees both in every scene.
-    assert bank.pixels.shape == (6, 2, 2, 2)
+    # Grounding labels: target, goal and the env's 3 landmarks (tool point, two points on the table's far
+    # edge) in every camera; the scene camera sees target, goal, tool point and edge in every scene.
+    assert bank.pixels.shape == (6, 2, 5, 2)
     scene_uv = bank.pixels[:, 0]
     assert torch.isfinite(scene_uv).all() and ((scene_uv > 0) & (scene_uv < 1)).all()
+    # The table's far edge sits in the image's upper part and moves only with the camera jitter; the tool
+    # point moves with the arm.
+    edge = scene_uv[:, 3:]
+    assert (edge[..., 1] < 0.35).all() and float(edge.std(0).max()) < 0.03
+    assert float(scene_uv[:, 2].std(0).max()) > 0.05
     bank.save(tmp_path / "bank.safetensors")
     back = SceneBank.load(tmp_path / "bank.safetensors")
     assert back.instructions == bank.instructions and torch.equal(back.env_state, bank.env_state)
@@ -419,4 +425,56 @@ def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(p
     with pytest.raises(VlaUserError, match="--conditioning-noise perturbs true positions"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, estimate_conditioning=True,
               conditioning_noise=0.01)  # fmt: skip
+    assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(pick_demos, tmp_path):
+    from vla.constants import OBS_IMAGE_SCENE
+    from vla.policies.eval.rollout import make_vector_env, rollout_task
+    from vla.policies.train.scenes import SceneBank
+
+    out = train(
+        pick_demos, tmp_path / "loc", policy="tiny-l1", steps=3, pause_at=2, aux_scenes=8, aux_scene_batch=4,
+        locator=True, conditioning_at="episode_start", conditioning_noise=0.005,
+    )  # fmt: skip
+    train(
+        pick_demos,
+        out,
+        policy="tiny-l1",
+        steps=3,
+        aux_scenes=8,
+        aux_scene_batch=4,
+        locator=True,
+        conditioning_at="episode_start",
+        conditioning_noise=0.005,
+    )  # fmt: skip  (resumes, reuses the bank)
+    bank = SceneBank.load(out / "scene_bank.safetensors")
+    # The locator's bank: the scene camera only, segmentation labels, target/goal + 3 landmark points.
+    assert set(bank.images) == {OBS_IMAGE_SCENE} and bank.semantics is not None and bank.pixels.shape[1:3] == (1, 5)
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    c = policy.config
+    assert c.reads_locator and c.holds_episode_start_state and not c.reads_estimate and policy.estimator is None
+    assert c.backbone.vision_grounding_maps == 0  # the locator replaces the backbone's heatmaps
+    assert c.locator.semantic_classes == bank.semantic_classes
+    assert torch.isfinite(policy.locator.geometry.mean).all() and (policy.locator.geometry.std > 0).all()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert r["locator_loss"] > 0 and r["locator_geometry_loss"] > 0 and r["locator_semantic_loss"] > 0
+        # The total includes the locator's losses, at the auxiliary weight (0.5).
+        assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["locator_geometry_loss"])
+
+    policy.eval()
+    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
+    try:
+        result = rollout_task(policy, envs, [11, 12, 13], None, 0, c.ensembling, c.n_action_steps)
+    finally:
+        envs.close()
+    assert sorted(e.seed for e in result.episodes) == [11, 12, 13]
+
+    with pytest.raises(VlaUserError, match="--estimate-conditioning and --locator exclude each other"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, locator=True,
+              estimate_conditioning=True)  # fmt: skip
+    with pytest.raises(VlaUserError, match="--locator needs the embedded backbone"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, locator=True)
     assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -12,6 +12,8 @@ from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
 from vla.errors import VlaUserError, unknown_name_error
 from vla.heads import HEADS, HeadConfig
 
+from .locator import LocatorConfig
+
 CONFIG_VERSION = 2  # bump with a migration in checkpoint.migrate_config when the layout changes
 Ensembling = Literal["none", "temporal", "adaptive"]
 
@@ -50,10 +52,14 @@ class VLAConfig:
     trained on scene-bank scenes with the auxiliary weight; the head sees its output detached. The
     policy's inputs stay images + instruction + state. Needs env_state_dim > 0 and grounding maps."""
     env_state_source: str = "estimate"
-    """With env_state_conditioning: 'estimate' (the position estimator above) or 'privileged': the head reads
+    """With env_state_conditioning: 'estimate' (the position estimator above), 'locator' (a separate target
+    locator network, `vla.policy.locator`: high-resolution heatmaps on one camera plus a geometry MLP that
+    calibrates the camera from landmarks; trained on scene-bank scenes) or 'privileged': the head reads
     the simulator's *true* environment state, which must then come with every observation
     (`observation.environment_state`; `vla eval` passes the env's). An oracle ablation that measures how
     far a perfect position estimate would take the head; it cannot drive a real robot."""
+    locator: LocatorConfig = field(default_factory=LocatorConfig)
+    """The target locator's settings (used with env_state_source='locator')."""
     env_state_at: str = "current"
     """With env_state_conditioning: 'current' (the positions at every frame) or 'episode_start': the positions
     at the episode's first frame, held for the whole episode. With the estimator, the estimate is made once,
@@ -97,8 +103,10 @@ class VLAConfig:
             raise VlaUserError(
                 f"env_state_dim={self.env_state_dim} and aux_loss_weight={self.aux_loss_weight} must be >= 0"
             )
-        if self.env_state_source not in ("estimate", "privileged"):
-            raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate or privileged")
+        if self.env_state_source not in ("estimate", "locator", "privileged"):
+            raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate, locator or privileged")
+        if isinstance(self.locator, dict):
+            self.locator = _build(LocatorConfig, self.locator)
         if self.env_state_at not in ("current", "episode_start") or self.env_state_noise < 0:
             raise VlaUserError(
                 f"env_state_at={self.env_state_at!r} (use current or episode_start) and env_state_noise="
@@ -110,6 +118,11 @@ class VLAConfig:
             raise VlaUserError(
                 "env_state_conditioning with the estimator needs a backbone with grounding heatmaps (the embedded "
                 "one with vision_grounding_maps > 0)"
+            )
+        if self.reads_locator and (self.backbone_name != "embedded" or self.locator.camera not in self.camera_keys):
+            raise VlaUserError(
+                f"the target locator reads the embedded backbone's sentence encoder and camera '{self.locator.camera}'"
+                f"; this policy has backbone '{self.backbone_name}' and cameras {list(self.camera_keys)}"
             )
         if self.env_state_relative_to and (
             len(self.env_state_relative_to) != self.env_state_dim
@@ -152,6 +165,11 @@ class VLAConfig:
         return self.env_state_conditioning and self.env_state_source == "estimate"
 
     @property
+    def reads_locator(self) -> bool:
+        """The action head reads the target locator's estimate of the environment state."""
+        return self.env_state_conditioning and self.env_state_source == "locator"
+
+    @property
     def reads_true_env_state(self) -> bool:
         """The action head reads the simulator's true environment state (the oracle ablation)."""
         return self.env_state_conditioning and self.env_state_source == "privileged"
@@ -188,6 +206,7 @@ class VLAConfig:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["backbone"] = {"type": self.backbone_name, **dataclasses.asdict(self.backbone)}
         d["head"] = {"type": self.head_name, **dataclasses.asdict(self.head)}
+        d["locator"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.locator).items()}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod

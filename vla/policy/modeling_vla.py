@@ -23,10 +23,12 @@ from .ensembling import ChunkedActionsMixin
 from .estimate_conditioning import EnvStateConditioning, PositionEstimator
 from .grounding import AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
+from .locator import TargetLocator
 from .normalization import Normalizer
 
 ACTION_IS_PAD = "action_is_pad"
 AUX_SCENES = "aux_scenes"  # a nested batch of labelled scenes that trains only the auxiliary head
+LOCATOR_LABELS = "locator_labels"  # scene-bank label rows (true image points, state, env state, task), no images
 
 
 def prepare_images(
@@ -70,11 +72,30 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         if config.reads_estimate:
             maps = config.backbone.vision_grounding_maps * len(config.camera_keys)
             self.estimator = PositionEstimator(maps, config.state_dim, config.env_state_dim)
+        self.locator = None
+        if config.reads_locator:
+            self.locator = TargetLocator(
+                config.locator,
+                self.backbone.text.embed_dim,
+                config.env_state_dim // 3,
+                config.state_dim,
+                config.env_state_dim,
+            )
         if config.env_state_conditioning:
             self.env_conditioning = EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
         self._held_env_state: torch.Tensor | None = None  # episode_start conditioning: estimate held until reset()
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimizer parameter groups: everything at `lr`, and the target locator (trained on its own scene-bank
+        losses, its gradients apart from the rest) at its own rate."""
+        locator = {id(p) for p in self.locator.parameters()} if self.locator is not None else set()
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in locator]
+        if not locator:
+            return [{"params": rest, "lr": lr}]
+        own = [p for p in self.locator.parameters() if p.requires_grad]
+        return [{"params": rest, "lr": lr}, {"params": own, "lr": self.config.locator.lr}]
 
     @property
     def device(self) -> torch.device:
@@ -171,10 +192,36 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         if c.reads_true_env_state or (c.holds_episode_start_state and OBS_ENV_STATE in batch):
             return self._true_env_state(batch, batch_size)  # the caller's (vla eval holds one per env)
         if not c.holds_episode_start_state:
-            return self.estimator.predict(features).detach()
+            return self._estimate(batch, features).detach()
         if self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
-            self._held_env_state = self.estimator.predict(features).detach()  # the episode's first frame
+            self._held_env_state = self._estimate(batch, features).detach()  # the episode's first frame
         return self._held_env_state
+
+    def _estimate(self, batch: dict[str, Any], features: torch.Tensor | None) -> torch.Tensor:
+        """(B, E) the policy's own estimate of the environment state (dataset units): the target locator's,
+        or the position estimator's from the backbone's heatmap features."""
+        if self.locator is not None:
+            return self._locate(batch)
+        return self.estimator.predict(features)
+
+    def _locator_text(self, batch: dict[str, Any]):
+        """-> word states (B, T, E), text mask (B, T), sentence (B, E) and the normalized state (B, S)."""
+        state = self.normalizer.normalize_state(self._raw_state(batch))
+        words, mask, sentence = self.backbone.text(self._instructions(batch, state.shape[0]))
+        dtype = self.locator.scale.dtype
+        return words.to(dtype), mask, sentence.to(dtype), state
+
+    def _locator_heatmaps(self, batch: dict[str, Any]):
+        """-> heatmap logits, class logits (or None), sentence and normalized state of a batch's locator camera."""
+        camera = self.locator.config.camera
+        image = prepare_images(batch, (camera,), self.config.image_size, self.device)[camera]
+        words, mask, sentence, state = self._locator_text(batch)
+        logits, semantics = self.locator.heatmaps(image, words, mask, sentence)
+        return logits, semantics, sentence, state
+
+    def _locate(self, batch: dict[str, Any]) -> torch.Tensor:
+        logits, _, sentence, state = self._locator_heatmaps(batch)
+        return self.locator.estimate(self.locator.image_points(logits), state, sentence)
 
     def _true_env_state(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
         """(B, E) the environment state an oracle-conditioned (or caller-held) policy reads, in dataset units."""
@@ -196,8 +243,12 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     @torch.inference_mode()
     def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
+        if self.locator is not None:
+            return self._locate(obs)
         if self.estimator is None:
-            raise VlaUserError("this policy has no position estimator (trained without --estimate-conditioning)")
+            raise VlaUserError(
+                "this policy has no position estimator (trained without --estimate-conditioning or --locator)"
+            )
         cond, _, state = self._backbone(obs)
         return self.estimator.predict(self._estimator_features(cond, state))
 
@@ -228,7 +279,12 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             loss = loss + self.config.aux_loss_weight * aux_loss
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
-        if self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
+        if self.locator is not None:
+            if scenes is not None:
+                loc_loss, loc_info = self._locator_loss(scenes, batch.get(LOCATOR_LABELS))
+                loss = loss + self.config.aux_loss_weight * loc_loss
+                info = {**info, **loc_info}
+        elif self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
             scene_cond, scene_cognition, scene_features = self._encode(scenes, teacher=True)
             scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], device=self.device)
             scene_loss = self.aux.loss(scene_cognition, scene_env_state)
@@ -253,6 +309,28 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
                 loss = loss + self.config.grounding_loss_weight * s_loss
                 info = {**info, "semantic_loss": float(s_loss.detach())}
         return loss, info
+
+    def _locator_loss(self, scenes: dict[str, Any], labels: dict[str, Any] | None) -> tuple[torch.Tensor, dict]:
+        """The target locator's losses: heatmaps (+ per-pixel classes) on a scene-bank batch of the locator's
+        camera, and the geometry MLP on `labels`, bank rows with *true* image points (the trainer passes a
+        larger batch of them; without, the scene batch's own labels)."""
+        logits, semantics, _, _ = self._locator_heatmaps(scenes)
+        pixels = torch.as_tensor(scenes[AUX_PIXELS], device=self.device)[:, 0]  # (B, P, 2): the bank's one camera
+        loss, err = self.locator.heatmap_loss(logits, pixels)
+        info = {"locator_loss": float(loss.detach())}
+        info.update({f"locator_error_{i}": float(e) for i, e in enumerate(err.tolist())})
+        if semantics is not None and AUX_SEMANTICS in scenes:
+            classes = torch.as_tensor(scenes[AUX_SEMANTICS], device=self.device)[:, :1]
+            s_loss = semantic_loss(semantics[:, None], classes, self.locator.semantic_classes)
+            loss = loss + s_loss
+            info["locator_semantic_loss"] = float(s_loss.detach())
+        rows = labels if labels is not None else scenes
+        _, _, sentence, state = self._locator_text(rows)
+        points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device)[:, 0]
+        env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+        g_loss = self.locator.geometry_loss(points, state, sentence, env_state)
+        info["locator_geometry_loss"] = float(g_loss.detach())
+        return loss + g_loss, info
 
     # ------------------------------------------------------------------ memory of executed actions
     @torch.no_grad()
