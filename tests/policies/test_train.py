@@ -222,6 +222,18 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     assert all(torch.equal(back.images[k], bank.images[k]) for k in cams)
 
 
+def pick_rollouts(policy, seeds):
+    """`vla eval`'s rollout of pick episodes with these seeds on 2 async envs."""
+    from vla.policies.eval.rollout import make_vector_env, rollout_task
+
+    c = policy.config
+    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
+    try:
+        return rollout_task(policy, envs, seeds, None, 0, c.ensembling, c.n_action_steps)
+    finally:
+        envs.close()
+
+
 def bank_seeds(n, seed):
     from vla.policies.train.scenes import SCENE_SEED_OFFSET
 
@@ -315,7 +327,6 @@ def test_estimate_conditioning_feeds_the_gripper_to_object_offset_to_the_head(pi
 
 def test_oracle_conditioning_reads_the_true_positions_in_training_and_in_eval(pick_demos, tmp_path):
     import vla.envs as E
-    from vla.policies.eval.rollout import make_vector_env, rollout_task
 
     out = train(pick_demos, tmp_path / "oracle", policy="tiny-l1", steps=2, oracle_conditioning=True)
     policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
@@ -349,11 +360,7 @@ def test_oracle_conditioning_reads_the_true_positions_in_training_and_in_eval(pi
     assert (after - before).abs().max() > 1e-4
 
     # vla eval's rollout hands each env's privileged state to the policy.
-    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
-    try:
-        result = rollout_task(policy, envs, [11, 12], None, 0, c.ensembling, c.n_action_steps)
-    finally:
-        envs.close()
+    result = pick_rollouts(policy, [11, 12])
     assert sorted(e.seed for e in result.episodes) == [11, 12]
     assert all(1 <= e.length <= 80 for e in result.episodes)
 
@@ -366,7 +373,6 @@ def test_oracle_conditioning_reads_the_true_positions_in_training_and_in_eval(pi
 def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(pick_demos, tmp_path):
     import vla.envs as E
     from vla.constants import OBS_ENV_STATE, OBS_ENV_STATE_START
-    from vla.policies.eval.rollout import make_vector_env, rollout_task
     from vla.policies.train.data import load_demos
 
     demos = load_demos(str(pick_demos), ("observation.images.scene", "observation.images.wrist"), (48, 48))
@@ -413,12 +419,7 @@ def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(p
     assert abs(float(loss_1) - float(loss_2)) > 1e-6
     policy.eval()
 
-    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
-    try:
-        result = rollout_task(policy, envs, [11, 12, 13], None, 0, c.ensembling, c.n_action_steps)
-    finally:
-        envs.close()
-    assert sorted(e.seed for e in result.episodes) == [11, 12, 13]
+    assert sorted(e.seed for e in pick_rollouts(policy, [11, 12, 13]).episodes) == [11, 12, 13]
 
     with pytest.raises(VlaUserError, match="--conditioning-at/--conditioning-noise apply to"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, conditioning_at="episode_start")
@@ -430,7 +431,6 @@ def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(p
 
 def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(pick_demos, tmp_path):
     from vla.constants import OBS_IMAGE_SCENE
-    from vla.policies.eval.rollout import make_vector_env, rollout_task
     from vla.policies.train.scenes import SceneBank
 
     out = train(
@@ -465,12 +465,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["locator_geometry_loss"])
 
     policy.eval()
-    envs = make_vector_env("pick", 2, "async", c.image_size, "train")
-    try:
-        result = rollout_task(policy, envs, [11, 12, 13], None, 0, c.ensembling, c.n_action_steps)
-    finally:
-        envs.close()
-    assert sorted(e.seed for e in result.episodes) == [11, 12, 13]
+    assert sorted(e.seed for e in pick_rollouts(policy, [11, 12, 13]).episodes) == [11, 12, 13]
 
     with pytest.raises(VlaUserError, match="--estimate-conditioning and --locator exclude each other"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, locator=True,

@@ -33,9 +33,10 @@ def test_ee_commands_are_the_policy_actions_over_the_period_at_the_control_rate(
         time.sleep(2.0)
         cmds = _nonzero(robot, t0)
         diag = robot.last_diag()
-    # 10 Hz for 2 s (+-15%: the test process shares 2 cores with the DDS threads), every command = action /
-    # period, in the base frame
-    assert 17 <= len(cmds) <= 23, len(cmds)
+    # 10 Hz for 2 s, counted by arrival in this process (+-25%: it shares 2 cores with the DDS threads; a full
+    # suite once saw 16), every command = action / period, in the base frame. The rate itself is checked
+    # below from the commands' own stamps.
+    assert 15 <= len(cmds) <= 25, len(cmds)
     for _, msg in cmds:
         np.testing.assert_allclose(_lin(msg), ACTION[:3] / PERIOD, atol=1e-4)
         assert msg.twist.angular.z == pytest.approx(ACTION[3] / PERIOD, abs=1e-4)
