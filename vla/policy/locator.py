@@ -119,9 +119,9 @@ class _Up(nn.Module):
 class _PerPoint(nn.Module):
     """(B, points, inputs) -> (B, 3 * points): one shared MLP applied to every point's inputs."""
 
-    def __init__(self, mlp: nn.Module, num_points: int):
+    def __init__(self, mlp: nn.Module):
         super().__init__()
-        self.mlp, self.num_points = mlp, num_points
+        self.mlp = mlp
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.mlp(features).flatten(1)
@@ -172,7 +172,7 @@ class TargetLocator(nn.Module):
         n_in = 2 + 2 * config.landmarks + state_dim + SENTENCE_DIM + num_points
         h = config.geometry_hidden
         mlp = nn.Sequential(nn.Linear(n_in, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 3))
-        self.geometry = PrivilegedStateHead(h, env_state_dim, _PerPoint(mlp, num_points))
+        self.geometry = PrivilegedStateHead(h, env_state_dim, _PerPoint(mlp))
 
     @property
     def num_maps(self) -> int:
