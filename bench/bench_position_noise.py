@@ -9,7 +9,9 @@ The checkpoint must condition its head on positions (`vla train --oracle-conditi
 which separates what the head can do from what the estimator gets wrong. Each episode draws one offset
 N(0, sigma) per axis for the x and y of the target and the goal, as an estimate that is off by a fixed
 amount would be. Positions are the current frame's, or the first frame's for a checkpoint trained with
-`--conditioning-at episode_start`.
+`--conditioning-at episode_start` (`--conditioning-at` overrides that). `--positions-from CKPT` replaces the
+true positions with another checkpoint's own estimates (e.g. a `--locator` checkpoint's), made from the same
+observations: how the head would do with that estimator, without retraining it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,39 @@ class OffsetPositions:
         return tuple(np.asarray(v) + self.offsets[i] for i, v in enumerate(values))
 
 
+class LocatedPositions:
+    """A vector env whose `privileged_state` is another policy's estimate (its target locator or position
+    estimator) from each env's latest observation: what a head would read from that estimator, per frame."""
+
+    def __init__(self, envs, estimator_policy):
+        self.envs, self.estimator = envs, estimator_policy
+        self.obs, self.instructions = None, [""] * envs.num_envs
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def reset(self, seed=None, options=None):
+        mask = np.asarray(options["reset_mask"]).copy()
+        self.obs, infos = self.envs.reset(seed=seed, options=options)
+        for i in np.flatnonzero(mask):  # instructions from infos: vector envs garble Text observations
+            self.instructions[i] = str(infos["instruction"][i])
+        return self.obs, infos
+
+    def step(self, actions):
+        out = self.envs.step(actions)
+        self.obs = out[0]
+        return out
+
+    def call(self, name, *args, **kwargs):
+        if name != "privileged_state":
+            return self.envs.call(name, *args, **kwargs)
+        from vla.constants import TASK
+
+        batch = {k: v for k, v in self.obs.items() if k != TASK}
+        batch[TASK] = list(self.instructions)
+        return tuple(self.estimator.estimate_env_state(batch).cpu().numpy())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -65,6 +100,13 @@ def main() -> None:
         default="checkpoint",
         help="which frame's positions the head reads: the checkpoint's own setting (default), every frame's, or "
         "the first frame's held for the episode (e.g. a head trained on current positions fed held ones)",
+    )
+    parser.add_argument(
+        "--positions-from",
+        type=Path,
+        default=None,
+        help="feed the head another checkpoint's own estimates (e.g. a --locator checkpoint's), made from each "
+        "frame (or the first frame, with episode_start) instead of the true positions; the offsets still apply",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
@@ -82,6 +124,7 @@ def main() -> None:
     if not getattr(c, "env_state_conditioning", False):
         raise SystemExit(f"bench_position_noise: {args.checkpoint} does not read positions (no conditioning)")
     c.env_state_source = "privileged"  # the true positions (+ offset), not the checkpoint's own estimate
+    estimator = load_policy(args.positions_from).eval() if args.positions_from else None
     if args.conditioning_at != "checkpoint":
         c.env_state_at = args.conditioning_at
     results = {}
@@ -89,10 +132,11 @@ def main() -> None:
         row = {}
         for task in args.tasks.split(","):
             envs = make_vector_env(task, args.num_envs, "async", c.image_size, "train")
+            source = LocatedPositions(envs, estimator) if estimator is not None else envs
             try:
                 seeds = list(range(args.seed, args.seed + args.episodes))
                 r = rollout_task(
-                    policy, OffsetPositions(envs, sigma, c.env_state_dim, 0), seeds, None, 0,
+                    policy, OffsetPositions(source, sigma, c.env_state_dim, 0), seeds, None, 0,
                     c.ensembling, c.n_action_steps,
                 )  # fmt: skip
             finally:
