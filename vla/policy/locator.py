@@ -39,12 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vla.backbones.embedded.vision_encoder import IMAGE_MEAN, IMAGE_STD, FiLMConv, cell_centres
+from vla.backbones.embedded.vision_encoder import IMAGE_MEAN, IMAGE_STD, FiLMConv, soft_argmax
 from vla.constants import OBS_IMAGE_SCENE
 from vla.errors import VlaUserError
 
 from .auxiliary import PrivilegedStateHead
 from .estimate_conditioning import peak_features
+from .grounding import grounding_labels
 
 SENTENCE_DIM = 32  # the geometry's view of the instruction: which goal convention applies
 QUERY_HEADS = 4  # attention-pooled phrases per point query
@@ -214,21 +215,17 @@ class TargetLocator(nn.Module):
 
         logits (B, maps, h, w); pixels (B, P >= maps, 2) label points in [0, 1], NaN where unseen.
         -> (loss, (maps,) mean distance in image fractions between each map's committed point and its label)."""
-        b, m, h, w = logits.shape
+        _, m, h, w = logits.shape
         if pixels.shape[1] < m:
             raise VlaUserError(
                 f"the locator has {m} maps but the scene bank labels {pixels.shape[1]} points per image; "
                 "re-render the bank (delete scene_bank.safetensors in the run directory)"
             )
         target = pixels[:, :m].to(logits.dtype)
-        valid = torch.isfinite(target).all(-1)  # (B, maps)
+        labels, valid = grounding_labels(target, h, w, self.config.label_sigma)  # (B, maps, h*w), (B, maps)
         safe = torch.nan_to_num(target, nan=0.5)
-        centres = cell_centres(h, w, logits.device, logits.dtype) * logits.new_tensor([w, h])  # (h*w, 2) cells
-        d2 = ((safe[..., None, :] * logits.new_tensor([w, h]) - centres) ** 2).sum(-1)  # (B, maps, h*w)
-        labels = (-d2 / (2 * self.config.label_sigma**2)).softmax(-1)
-        log_p = logits.flatten(2).log_softmax(-1)
-        ce = -(labels * log_p).sum(-1)  # (B, maps)
-        xy = log_p.exp() @ cell_centres(h, w, logits.device, logits.dtype)  # (B, maps, 2) global soft-argmax
+        ce = -(labels * logits.flatten(2).log_softmax(-1)).sum(-1)  # (B, maps)
+        _, xy = soft_argmax(logits)  # (B, maps, 2) global soft-argmax
         l1 = (xy - safe).abs().sum(-1)
         n = valid.sum().clamp_min(1)
         loss = ((ce + self.config.coord_weight * l1) * valid).sum() / n
