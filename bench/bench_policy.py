@@ -63,8 +63,9 @@ def main() -> None:
     parser.add_argument(
         "--conditioning-at",
         default="current",
-        choices=("current", "episode_start"),
-        help="positions of the current frame or of the episode's first frame, held (vla train flag)",
+        choices=("current", "episode_start", "tracked"),
+        help="positions of the current frame, of the episode's first frame held, or tracked: the target's from "
+        "every frame and the goal's from the first (vla train flag)",
     )
     parser.add_argument(
         "--conditioning-noise", type=float, default=0.0, help="std (m) of training noise on true positions"

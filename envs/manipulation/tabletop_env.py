@@ -125,14 +125,7 @@ class TabletopEnv(gym.Env):
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} ({self.action_names})")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action contains NaN or Inf: {a}")
-        a = np.clip(a, self.action_space.low, self.action_space.high)
-        if self.config.control == "ee_delta":
-            self._move_target(a[:3], a[3])
-        else:
-            self._joint_targets = a[:5]
-        self._gripper_cmd = float(a[-1])
-        self._apply_control()
-        self.scene.step()
+        self._act(a)
         self._steps += 1
         success = self.episode_success()
         truncated = self._steps >= self.max_steps and not success
@@ -146,6 +139,19 @@ class TabletopEnv(gym.Env):
 
     def close(self):
         self.scene.close()
+
+    def advance(self, action: np.ndarray) -> None:
+        """Apply one action like step() without rendering an observation, counting a step or judging success.
+
+        For cheap mid-episode views (scene banks play the scripted expert a random number of steps, then
+        render once); an episode's step counter and success are not touched."""
+        if self.episode is None:
+            raise RuntimeError("call reset() before advance()")
+        self._act(np.asarray(action, dtype=np.float64).reshape(-1))
+
+    def observe(self) -> dict[str, Any]:
+        """The observation of the current simulator state (e.g. after advance())."""
+        return self._observation()
 
     def pose_arm(self, tool_pos: np.ndarray, tool_yaw: float = 0.0, gripper: float = -1.0, steps: int = 15):
         """Drive the tool towards a pose for `steps` control steps without rendering, then observe.
@@ -164,6 +170,17 @@ class TabletopEnv(gym.Env):
         return self._observation()
 
     # ------------------------------------------------------------------ control
+    def _act(self, a: np.ndarray) -> None:
+        """Clip an action to the action space, set the controller's targets and simulate one control step."""
+        a = np.clip(a, self.action_space.low, self.action_space.high)
+        if self.config.control == "ee_delta":
+            self._move_target(a[:3], a[3])
+        else:
+            self._joint_targets = a[:5]
+        self._gripper_cmd = float(a[-1])
+        self._apply_control()
+        self.scene.step()
+
     def _move_target(self, dpos: np.ndarray, dyaw: float) -> None:
         target = np.clip(self._target_pos + dpos, WORKSPACE_LOW, WORKSPACE_HIGH)
         tcp = self.scene.tcp_pos()

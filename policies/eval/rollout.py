@@ -16,7 +16,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vla.constants import OBS_ENV_STATE, OBS_IMAGE_SCENE, OBS_IMAGE_WRIST, OBS_PREV_ACTIONS, OBS_STATE, TASK
+from vla.constants import (
+    OBS_ENV_STATE,
+    OBS_ENV_STATE_START,
+    OBS_IMAGE_SCENE,
+    OBS_IMAGE_WRIST,
+    OBS_PREV_ACTIONS,
+    OBS_STATE,
+    TASK,
+)
 from vla.policy.ensembling import make_ensembler
 from vla.policy.history import action_history_of
 from vla.policy.modeling_vla import VLAPolicy
@@ -78,7 +86,8 @@ def rollout_task(
 ) -> TaskRollouts:
     cfg = policy.config
     n = envs.num_envs
-    hold_start = getattr(cfg, "holds_episode_start_state", False)  # LeRobot baselines have neither
+    tracked = getattr(cfg, "tracks_target", False)  # LeRobot baselines have none of these
+    hold_start = getattr(cfg, "holds_episode_start_state", False) or tracked
     true_state = getattr(cfg, "reads_true_env_state", False)
     executors = [
         make_ensembler(
@@ -93,7 +102,7 @@ def rollout_task(
     frames: list[list[np.ndarray] | None] = [None] * n
     digests = [TrajectoryDigest() for _ in range(n)]
     instruction = [""] * n  # from infos: vector envs' shared memory garbles Text observations
-    held: list[np.ndarray | None] = [None] * n  # episode_start conditioning: each env's first-frame positions
+    held: list[np.ndarray | None] = [None] * n  # episode_start / tracked conditioning: each env's first-frame positions
     obs = None
 
     def start(i: int) -> None:
@@ -139,7 +148,10 @@ def rollout_task(
                     sub[TASK] = [instruction[i] for i in fresh]
                     for i, e in zip(fresh, policy.estimate_env_state(sub).cpu().numpy(), strict=True):
                         held[i] = e
-                batch[OBS_ENV_STATE] = np.stack([held[i] for i in need])
+                # tracked: the policy estimates the target from each frame itself (inside the timed call)
+                batch[OBS_ENV_STATE_START if tracked else OBS_ENV_STATE] = np.stack([held[i] for i in need])
+                if tracked and true_state:
+                    batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             elif true_state:  # the oracle ablation reads the simulator's privileged state
                 batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             t0 = time.perf_counter()

@@ -220,7 +220,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
     if cfg.conditioning_noise and not cfg.oracle_conditioning and cfg.conditioning_at == "current":
         raise VlaUserError(
             "--conditioning-noise perturbs true positions, which the head reads only with --oracle-conditioning or "
-            "--conditioning-at episode_start; add one of those"
+            "--conditioning-at episode_start|tracked; add one of those"
         )
     if cfg.conditioning_noise < 0:
         raise VlaUserError(f"--conditioning-noise {cfg.conditioning_noise} must be >= 0 (metres)")
@@ -277,8 +277,10 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
             "and --aux-weight > 0"
         )
     path = out / "scene_bank.safetensors"
-    # The locator reads one camera; its bank shows the arm at home (the reset frame it reads) half the time.
+    # The locator reads one camera; its bank shows the arm at home (the reset frame it reads) half the time,
+    # or, when it tracks the target through the episode, half the bank is mid-demonstration scenes.
     cameras = (config.locator.camera,) if config.reads_locator else tuple(config.camera_keys)
+    demo_fraction = 0.5 if config.reads_locator and config.tracks_target else 0.0
     if path.is_file():
         bank = SceneBank.load(path)
         wants_pixels = bool(getattr(config.backbone, "vision_grounding_maps", 0)) or config.reads_locator
@@ -286,6 +288,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         if (
             len(bank) == cfg.aux_scenes
             and set(bank.images) == set(cameras)
+            and bank.demo_fraction == demo_fraction
             and (bank.pixels is not None or not wants_pixels)
             and (bank.semantics is not None or not wants_semantics)
         ):
@@ -304,6 +307,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         seed=cfg.seed,
         semantics=bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator,
         posed_fraction=0.5 if config.reads_locator else 0.8,
+        demo_fraction=demo_fraction,
     )
     out.mkdir(parents=True, exist_ok=True)
     bank.save(path)

@@ -4,7 +4,8 @@ An expert demonstration costs one layout per ~25 frames, so a few hundred demons
 few hundred layouts, far too few for a vision encoder trained from scratch to learn which object
 "the purple sphere" is (it memorizes the layouts instead). A scene bank is the cheap complement:
 each entry is a freshly sampled episode (layout, distractors, lighting, camera jitter, instruction)
-with the arm driven to a random pose, rendered once, and labelled with the simulator's privileged
+with the arm at home, driven to a random pose, or partway through the scripted expert's demonstration
+(a prop in the gripper, in the bowl, pushed aside), rendered once, and labelled with the simulator's privileged
 target and goal positions. Training regresses those labels from the backbone (the same auxiliary
 head as `observation.environment_state`), never the actions; policies still act from images,
 instruction and proprioception only.
@@ -51,6 +52,7 @@ class SceneBank:
     # (the env-state points, then the env's L landmarks), NaN unseen
     semantics: torch.Tensor | None = None  # (N, cameras, 2, H, W) uint8 colour / shape class per pixel, 0 = no prop
     semantic_classes: tuple[int, ...] = ()  # classes per semantics channel, background included
+    demo_fraction: float = 0.0  # share of mid-demonstration scenes (generate_scene_bank)
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -79,7 +81,11 @@ class SceneBank:
         if self.semantics is not None:
             tensors["semantics"] = self.semantics
         tmp = path.with_suffix(".tmp")
-        meta = {"instructions": json.dumps(self.instructions), "semantic_classes": json.dumps(self.semantic_classes)}
+        meta = {
+            "instructions": json.dumps(self.instructions),
+            "semantic_classes": json.dumps(self.semantic_classes),
+            "demo_fraction": json.dumps(self.demo_fraction),
+        }
         save_file(tensors, str(tmp), metadata=meta)
         tmp.replace(path)
 
@@ -100,11 +106,23 @@ class SceneBank:
             pixels=t.get("pixels"),  # banks saved before the grounding heatmaps have none
             semantics=t.get("semantics"),
             semantic_classes=tuple(json.loads(meta.get("semantic_classes", "[]"))),
+            demo_fraction=float(json.loads(meta.get("demo_fraction", "0"))),
         )
 
 
+def _play_expert(env, rng: np.random.Generator) -> dict:
+    """Play the scripted expert for a random number of steps of the episode (without rendering them) and
+    return the observation there: the target in the gripper, lifted, carried, in the bowl, pushed."""
+    from vla.policies.experts.tabletop import TabletopExpert
+
+    expert = TabletopExpert(env)
+    for _ in range(int(rng.integers(1, env.unwrapped.max_steps))):
+        env.unwrapped.advance(expert.act())
+    return env.unwrapped.observe()
+
+
 def _render_scenes(args) -> dict:
-    tasks, split, image_size, camera_keys, seeds, semantics, posed_fraction = args
+    tasks, split, image_size, camera_keys, seeds, semantics, posed_fraction, demo_fraction = args
     import vla.envs
 
     envs = {t: vla.envs.make_env(t, image_size=image_size, split=split) for t in tasks}
@@ -115,7 +133,10 @@ def _render_scenes(args) -> dict:
             rng = np.random.default_rng(seed)
             env = envs[tasks[int(rng.integers(len(tasks)))]]
             obs, _ = env.reset(seed=int(seed))
-            if rng.random() < posed_fraction:  # views with the arm somewhere over the table; the rest at home
+            mid_demo = bool(demo_fraction) and rng.random() < demo_fraction
+            if mid_demo:
+                obs = _play_expert(env, rng)
+            elif rng.random() < posed_fraction:  # views with the arm somewhere over the table; the rest at home
                 pose = rng.uniform(TOOL_LOW, TOOL_HIGH)
                 obs = env.unwrapped.pose_arm(pose, tool_yaw=float(rng.uniform(-0.8, 0.8)), gripper=rng.choice([-1, 1]))
             for k in camera_keys:
@@ -127,7 +148,12 @@ def _render_scenes(args) -> dict:
             landmarks = getattr(env.unwrapped, "landmark_points", None)
             if landmarks is not None:  # fixed, visible reference points: they calibrate the jittered camera
                 points = np.concatenate([points, landmarks()])
-            out["pixels"].append(np.stack([scene.project(_camera_name(k), points) for k in camera_keys]))
+            pixels = np.stack([scene.project(_camera_name(k), points) for k in camera_keys])
+            if mid_demo and env.unwrapped.episode.reference is None:
+                # Pick's and push's goals are points relative to where the target *started*; once it has moved,
+                # no image shows where that was, so the goal's image point is no label there.
+                pixels[:, 1] = np.nan
+            out["pixels"].append(pixels)
             size = tuple(np.asarray(obs[camera_keys[0]]).shape[:2])
             if semantics:
                 out["semantics"].append(np.stack([scene.prop_semantics(_camera_name(k), size) for k in camera_keys]))
@@ -149,15 +175,21 @@ def generate_scene_bank(
     chunk: int = 64,
     semantics: bool = False,
     posed_fraction: float = 0.8,
+    demo_fraction: float = 0.0,
 ) -> SceneBank:
     """Render `n` labelled scenes with `workers` processes (a progress bar shows the rate); with `semantics`,
     also each camera's colour and shape class maps (one more segmentation render per camera).
-    `posed_fraction` of the scenes drive the arm to a random pose over the table, the rest leave it at home."""
+    `demo_fraction` of the scenes are mid-demonstration: the scripted expert plays a random number of steps
+    of the episode first (props grasped, carried, placed, pushed; the goal's image point is unlabelled where
+    the goal is relative to the target's start). Of the rest, `posed_fraction` drive the arm to a random pose
+    over the table and the others leave it at home."""
     if n < 1:
         raise VlaUserError(f"a scene bank needs n >= 1 scenes (got {n})")
+    if not (0 <= posed_fraction <= 1 and 0 <= demo_fraction <= 1):
+        raise VlaUserError(f"posed_fraction={posed_fraction} and demo_fraction={demo_fraction} must be in [0, 1]")
     seeds = np.arange(n) + SCENE_SEED_OFFSET + seed * 1_000_003
     jobs = [
-        (tasks, split, image_size, camera_keys, seeds[i : i + chunk], semantics, posed_fraction)
+        (tasks, split, image_size, camera_keys, seeds[i : i + chunk], semantics, posed_fraction, demo_fraction)
         for i in range(0, n, chunk)
     ]
     parts = []
@@ -175,6 +207,7 @@ def generate_scene_bank(
         pixels=torch.from_numpy(np.concatenate([np.stack(p["pixels"]) for p in parts]).astype(np.float32)),
         semantics=torch.from_numpy(np.concatenate([np.stack(p["semantics"]) for p in parts])) if semantics else None,
         semantic_classes=SEMANTIC_CLASSES if semantics else (),
+        demo_fraction=demo_fraction,
     )
 
 

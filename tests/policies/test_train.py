@@ -191,7 +191,8 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     assert len(bank) == 6 and bank.images[OBS_IMAGE_SCENE].shape == (6, 3, 32, 32)
     assert bank.env_state.shape == (6, 6) and len(set(bank.instructions)) > 1
     # Rendering is a pure function of the seed: the same seeds give the same scenes and labels.
-    again = _render_scenes((["pick", "place"], "train", 32, cams, [int(s) for s in bank_seeds(6, 1)[:3]], False, 0.8))
+    seeds = [int(s) for s in bank_seeds(6, 1)[:3]]
+    again = _render_scenes((["pick", "place"], "train", 32, cams, seeds, False, 0.8, 0.0))
     assert np.array_equal(np.stack(again["images"][OBS_IMAGE_SCENE]), bank.images[OBS_IMAGE_SCENE][:3].numpy())
     # Labels are the named prop's position: on the table, inside the layout region.
     xyz = bank.env_state[:, :3]
@@ -435,7 +436,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
 
     out = train(
         pick_demos, tmp_path / "loc", policy="tiny-l1", steps=3, pause_at=2, aux_scenes=8, aux_scene_batch=4,
-        locator=True, conditioning_at="episode_start", conditioning_noise=0.005,
+        locator=True, conditioning_at="tracked", conditioning_noise=0.005,
     )  # fmt: skip
     train(
         pick_demos,
@@ -445,15 +446,17 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
         aux_scenes=8,
         aux_scene_batch=4,
         locator=True,
-        conditioning_at="episode_start",
+        conditioning_at="tracked",
         conditioning_noise=0.005,
     )  # fmt: skip  (resumes, reuses the bank)
     bank = SceneBank.load(out / "scene_bank.safetensors")
-    # The locator's bank: the scene camera only, segmentation labels, target/goal + 3 landmark points.
+    # The locator's bank: the scene camera only, segmentation labels, target/goal + 3 landmark points, and
+    # (tracking the target) half of it mid-demonstration.
     assert set(bank.images) == {OBS_IMAGE_SCENE} and bank.semantics is not None and bank.pixels.shape[1:3] == (1, 5)
+    assert bank.demo_fraction == 0.5
     policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
     c = policy.config
-    assert c.reads_locator and c.holds_episode_start_state and not c.reads_estimate and policy.estimator is None
+    assert c.reads_locator and c.tracks_target and not c.reads_estimate and policy.estimator is None
     assert c.backbone.vision_grounding_maps == 0  # the locator replaces the backbone's heatmaps
     assert c.locator.semantic_classes == bank.semantic_classes
     assert torch.isfinite(policy.locator.geometry.mean).all() and (policy.locator.geometry.std > 0).all()
@@ -461,6 +464,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
     assert [r["step"] for r in rows] == [1, 2, 3]
     for r in rows:
         assert r["locator_loss"] > 0 and r["locator_geometry_loss"] > 0 and r["locator_semantic_loss"] > 0
+        assert r["locator_geometry_own_loss"] > 0
         # The total includes the locator's losses, at the auxiliary weight (0.5).
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["locator_geometry_loss"])
 

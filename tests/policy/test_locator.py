@@ -134,3 +134,73 @@ def test_locator_config_errors():
         )  # fmt: skip
     with pytest.raises(VlaUserError, match="use estimate, locator or privileged"):
         make_config("tiny-diffusion", env_state_dim=6, env_state_conditioning=True, env_state_source="magic")
+
+
+def test_mid_demonstration_scenes_show_the_target_moved_and_leave_relative_goals_unlabelled(tmp_path):
+    from vla.policies.train.scenes import SceneBank, generate_scene_bank
+
+    bank = generate_scene_bank(
+        16, ["pick", "place"], "train", SIZE, (OBS_IMAGE_SCENE,), seed=5, workers=1, chunk=8, demo_fraction=1.0
+    )
+    goal_seen = torch.isfinite(bank.pixels[:, 0, 1]).all(-1)
+    # Place's goal is the bowl, a prop in view: labelled. Pick's is a point above where the target *started*,
+    # which no mid-demonstration image shows once the target has moved: unlabelled.
+    assert bool(goal_seen.any()) and bool((~goal_seen).any())
+    assert torch.isfinite(bank.pixels[:, 0, [0, 2, 3, 4]]).all()  # target and landmarks always labelled
+    # The expert played into its episodes: some targets are off the table, in the closed gripper at the tool
+    # point (a pick or place lifts the target within its first ~35 of 60-100 steps).
+    target, tcp = bank.env_state[:, :3], bank.state[:, 6:9]
+    lifted = target[:, 2] > 0.05
+    assert 0 < int(lifted.sum()) < len(bank)
+    assert float((target[lifted] - tcp[lifted]).norm(dim=1).max()) < 0.05
+    bank.save(tmp_path / "bank.safetensors")
+    assert SceneBank.load(tmp_path / "bank.safetensors").demo_fraction == 1.0
+
+
+def test_tracked_conditioning_reads_the_target_now_and_the_goal_from_the_first_frame(bank):
+    from vla.constants import OBS_ENV_STATE, OBS_ENV_STATE_START
+
+    policy = locator_policy(bank)
+    policy.config.env_state_at = "tracked"
+    assert policy.config.tracks_target and not policy.config.holds_episode_start_state
+    # Training: the dataset's true target of this frame, the goal of the episode's first frame.
+    now, start = torch.randn(3, 6), torch.randn(3, 6)
+    teacher = policy._conditioning_positions({OBS_ENV_STATE: now, OBS_ENV_STATE_START: start}, None, 3, True)
+    torch.testing.assert_close(teacher, torch.cat([now[:, :3], start[:, 3:]], 1))
+
+    # Inference: the locator's target from every frame, its goal from the first frame until reset().
+    policy.eval()
+    frames = []
+    for i in range(2):
+        obs = {k: bank.batch(torch.tensor([i]))[k] for k in (OBS_IMAGE_SCENE, "observation.state")}
+        obs["observation.images.wrist"] = obs[OBS_IMAGE_SCENE]
+        frames.append(obs | {"task": bank.instructions[i]})
+    est = [policy.estimate_env_state(f) for f in frames]
+    assert float((est[0] - est[1]).abs().max()) > 1e-3  # two different scenes
+    policy.reset()
+    with torch.inference_mode():
+        first = policy._conditioning_positions(frames[0], None, 1, False)
+        second = policy._conditioning_positions(frames[1], None, 1, False)
+        held = torch.full((1, 6), 0.25)  # vla eval passes each env's first-frame estimate
+        given = policy._conditioning_positions(frames[1] | {OBS_ENV_STATE_START: held}, None, 1, False)
+    torch.testing.assert_close(first, est[0])
+    torch.testing.assert_close(second, torch.cat([est[1][:, :3], est[0][:, 3:]], 1))
+    torch.testing.assert_close(given, torch.cat([est[1][:, :3], held[:, 3:]], 1))
+
+
+def test_locator_geometry_loss_from_its_own_points_counts_only_labelled_points(bank):
+    policy = locator_policy(bank)
+    b = bank.batch(torch.arange(4))
+    logits, _, sentence, state = policy._locator_heatmaps(b)
+    own = policy.locator.image_points(logits.detach())
+    env_state = b["observation.environment_state"]
+    everything = torch.ones(4, 2, dtype=torch.bool)
+    with torch.no_grad():
+        full = policy.locator.geometry_loss(own, state, sentence, env_state, valid=everything)
+        target = torch.tensor([[True, False]]).expand(4, 2)
+        target_only = policy.locator.geometry_loss(own, state, sentence, env_state, valid=target)
+        none = policy.locator.geometry_loss(own, state, sentence, env_state, valid=~everything)
+    assert float(full) > 0 and float(target_only) > 0 and float(target_only) != float(full) and float(none) == 0.0
+    # The scene batch's own-points loss is part of the locator's training loss.
+    _, info = policy._locator_loss(b, b)
+    assert info["locator_geometry_own_loss"] > 0

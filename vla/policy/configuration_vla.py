@@ -65,7 +65,12 @@ class VLAConfig:
     at the episode's first frame, held for the whole episode. With the estimator, the estimate is made once,
     on the reset frame (the arm at its home pose, no prop covered), instead of mid-reach where the arm hides
     the props; the head then trains on the dataset's true first-frame positions (plus env_state_noise) and
-    learns to finish the reach from the images. A policy holds its estimate until reset()."""
+    learns to finish the reach from the images. A policy holds its estimate until reset().
+    'tracked': the target (the first position) estimated at every frame, the rest (the goal: a bowl, a base
+    cube, pick's lift point, push's goal region) held from the first frame, where nothing hides it and
+    pick's and push's goals can still be read off the target's start. Training reads the dataset's true
+    current target and first-frame goal (plus env_state_noise). Meant for the target locator, whose scene
+    bank then includes mid-demonstration scenes with the target in the gripper."""
     env_state_noise: float = 0.0
     """Training only: std (in environment-state units, metres) of Gaussian noise added to the positions the
     head reads, so it learns to treat them as an estimate and to correct them from the images."""
@@ -107,9 +112,9 @@ class VLAConfig:
             raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate, locator or privileged")
         if isinstance(self.locator, dict):
             self.locator = _build(LocatorConfig, self.locator)
-        if self.env_state_at not in ("current", "episode_start") or self.env_state_noise < 0:
+        if self.env_state_at not in ("current", "episode_start", "tracked") or self.env_state_noise < 0:
             raise VlaUserError(
-                f"env_state_at={self.env_state_at!r} (use current or episode_start) and env_state_noise="
+                f"env_state_at={self.env_state_at!r} (use current, episode_start or tracked) and env_state_noise="
                 f"{self.env_state_noise} (must be >= 0)"
             )
         if self.env_state_conditioning and self.env_state_dim == 0:
@@ -178,6 +183,11 @@ class VLAConfig:
     def holds_episode_start_state(self) -> bool:
         """The head reads positions from the episode's first frame, held until reset()."""
         return self.env_state_conditioning and self.env_state_at == "episode_start"
+
+    @property
+    def tracks_target(self) -> bool:
+        """The head reads the target's position from every frame and the goal's from the first, held."""
+        return self.env_state_conditioning and self.env_state_at == "tracked"
 
     @property
     def num_discrete_actions(self) -> int | None:

@@ -17,16 +17,16 @@ point's image position by ~1 cm. So the locator is its own small network with tw
   and a held-out colour-shape combination is a new sum of known parts. Trained on scene-bank scenes with
   a cross-entropy to Gaussian labels plus an L1 on each map's soft-argmax (sub-cell precision).
 - **Geometry**: one MLP shared by the points (told apart by a one-hot) from a point's committed image
-  position (its map's soft-argmax around the peak), the landmarks' image positions, the normalized state
+  position (its map's soft-argmax around the peak), every map's image position, the normalized state
   (which holds the tool point's true 3-D position) and a projection of the sentence embedding (which
   task's goal convention applies: pick's goal is a point in the air) to that point's xyz. Landmarks with
   known 3-D positions calibrate the jittered camera, as fiducials would: a least-squares fit of cubic terms
   on *true* image points gets the target's table position to 0.3 / 0.2 cm per axis with the tool point
   (0.2 / 0.1 cm with also the table edge and the robot base), against 1.0 / 0.8 cm from the target's image
-  point alone (median, 1,500 reset scenes). The MLP trains on the bank's true image points plus noise, never
-  on the heatmaps' output, so it learns the camera geometry, not the heatmaps' mistakes. Measured in a
-  45-minute run it reaches 0.4 / 0.3 cm per axis on bank scenes and 0.7-1.5 cm (xy) on reset frames: the
-  limit of this locator today (README, "Policy quality").
+  point alone (median, 1,500 reset scenes). The MLP trains on the bank's true image points plus noise (the
+  camera geometry), and on the heatmaps' own committed points of each step's scene batch (detached): pick's
+  lift point and push's goal region are places no prop marks, where a heatmap cannot be exact, so the MLP
+  learns to read them off the target's image point and the sentence instead.
 
 Inputs at inference: one camera image, the instruction and the state. Nothing privileged.
 """
@@ -168,9 +168,9 @@ class TargetLocator(nn.Module):
             raise VlaUserError(
                 f"the locator estimates one xyz per point: env_state_dim {env_state_dim} != 3 x {num_points}"
             )
-        # One MLP shared by the points (told apart by a one-hot): each point's position is read from its own
-        # image point and the landmarks, so a poor goal heatmap cannot spoil the target's estimate.
-        n_in = 2 + 2 * config.landmarks + state_dim + SENTENCE_DIM + num_points
+        # One MLP shared by the points (told apart by a one-hot), reading its own image point and every map's:
+        # pick's and push's goals are where the *target* stands plus an offset the sentence names.
+        n_in = 2 + 2 * (num_points + config.landmarks) + state_dim + SENTENCE_DIM + num_points
         h = config.geometry_hidden
         mlp = nn.Sequential(nn.Linear(n_in, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 3))
         self.geometry = PrivilegedStateHead(h, env_state_dim, _PerPoint(mlp))
@@ -237,11 +237,11 @@ class TargetLocator(nn.Module):
     # ------------------------------------------------------------------ geometry
     def geometry_features(self, points: torch.Tensor, state: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         """points (B, maps, 2) in [0, 1] (NaN: unseen, read as the image centre), normalized state (B, S),
-        sentence (B, E) -> (B, points, per-point geometry inputs): the point's own image position, the
-        landmarks', the state, the sentence projection and the point's one-hot."""
+        sentence (B, E) -> (B, points, per-point geometry inputs): the point's own image position, every
+        map's, the state, the sentence projection and the point's one-hot."""
         b, g = points.shape[0], self.num_points
         centred = 2 * torch.nan_to_num(points[:, : self.num_maps], nan=0.5) - 1
-        shared = torch.cat([centred[:, g:].flatten(1), state, self.sentence(sentence)], 1)  # (B, shared)
+        shared = torch.cat([centred.flatten(1), state, self.sentence(sentence)], 1)  # (B, shared)
         ids = torch.eye(g, device=points.device, dtype=points.dtype).expand(b, g, g)
         return torch.cat([centred[:, :g], shared[:, None].expand(b, g, -1), ids], -1)
 
@@ -250,8 +250,20 @@ class TargetLocator(nn.Module):
         return self.geometry.predict(self.geometry_features(points, state, sentence))
 
     def geometry_loss(
-        self, points: torch.Tensor, state: torch.Tensor, sentence: torch.Tensor, env_state: torch.Tensor
+        self,
+        points: torch.Tensor,
+        state: torch.Tensor,
+        sentence: torch.Tensor,
+        env_state: torch.Tensor,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Normalized MSE of the estimate from *true* image points plus noise (pixel_noise)."""
-        noisy = points + self.config.pixel_noise * torch.randn_like(points)
-        return self.geometry.loss(self.geometry_features(noisy, state, sentence), env_state)
+        """Normalized MSE of the estimate from *true* image points plus noise (pixel_noise), or from the heatmaps'
+        own committed points (detached; `valid` (B, points) masks the points whose image point has no label)."""
+        if valid is None:
+            points = points + self.config.pixel_noise * torch.randn_like(points)
+        pred = self.geometry.predict_normalized(self.geometry_features(points, state, sentence))
+        err = (pred - self.geometry.normalize(env_state.to(pred.dtype))).square()  # (B, 3 * points)
+        if valid is None:
+            return err.mean()
+        mask = valid.to(err.dtype).repeat_interleave(3, dim=1)
+        return (err * mask).sum() / mask.sum().clamp_min(1)

@@ -183,6 +183,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     ) -> torch.Tensor:
         """(B, E) the positions the head reads, in dataset units (see VLAConfig.env_state_source/_at)."""
         c = self.config
+        if c.tracks_target:
+            return self._tracked_positions(batch, features, batch_size, teacher)
         if teacher and (c.reads_true_env_state or c.holds_episode_start_state):
             key = OBS_ENV_STATE_START if c.holds_episode_start_state and OBS_ENV_STATE_START in batch else OBS_ENV_STATE
             metres = torch.as_tensor(batch[key], dtype=torch.float32, device=self.device)
@@ -196,6 +198,32 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         if self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
             self._held_env_state = self._estimate(batch, features).detach()  # the episode's first frame
         return self._held_env_state
+
+    def _tracked_positions(
+        self, batch: dict[str, Any], features: torch.Tensor | None, batch_size: int, teacher: bool
+    ) -> torch.Tensor:
+        """env_state_at='tracked': the target (first xyz) of this frame, the goal (the rest) of the episode's
+        first frame. Training: the dataset's true ones plus noise; inference: this frame's estimate (or the
+        true state, for the oracle), with the goal from the caller's OBS_ENV_STATE_START (vla eval holds one
+        per env) or else held by the policy until reset()."""
+        c = self.config
+        if teacher:
+            now = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+            start = torch.as_tensor(batch.get(OBS_ENV_STATE_START, now), dtype=torch.float32, device=self.device)
+            metres = torch.cat([now[:, :3], start[:, 3:]], 1)
+            if c.env_state_noise > 0:
+                metres = metres + c.env_state_noise * torch.randn_like(metres)
+            return metres
+        now = self._true_env_state(batch, batch_size) if c.reads_true_env_state else self._estimate(batch, features)
+        now = now.detach()
+        if OBS_ENV_STATE_START in batch:
+            start = torch.as_tensor(batch[OBS_ENV_STATE_START], dtype=torch.float32, device=self.device)
+            start = start.reshape(batch_size, c.env_state_dim)
+        else:
+            if self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
+                self._held_env_state = now  # the episode's first frame
+            start = self._held_env_state
+        return torch.cat([now[:, :3], start[:, 3:]], 1)
 
     def _estimate(self, batch: dict[str, Any], features: torch.Tensor | None) -> torch.Tensor:
         """(B, E) the policy's own estimate of the environment state (dataset units): the target locator's,
@@ -314,7 +342,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         """The target locator's losses: heatmaps (+ per-pixel classes) on a scene-bank batch of the locator's
         camera, and the geometry MLP on `labels`, bank rows with *true* image points (the trainer passes a
         larger batch of them; without, the scene batch's own labels)."""
-        logits, semantics, _, _ = self._locator_heatmaps(scenes)
+        logits, semantics, scene_sentence, scene_state = self._locator_heatmaps(scenes)
         pixels = torch.as_tensor(scenes[AUX_PIXELS], device=self.device)[:, 0]  # (B, P, 2): the bank's one camera
         loss, err = self.locator.heatmap_loss(logits, pixels)
         info = {"locator_loss": float(loss.detach())}
@@ -330,7 +358,13 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         g_loss = self.locator.geometry_loss(points, state, sentence, env_state)
         info["locator_geometry_loss"] = float(g_loss.detach())
-        return loss + g_loss, info
+        # The same geometry from the heatmaps' own points on the scene batch: what it will read at inference.
+        own = self.locator.image_points(logits.detach())
+        valid = torch.isfinite(pixels[:, : self.locator.num_points]).all(-1)
+        scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+        own_loss = self.locator.geometry_loss(own, scene_state, scene_sentence, scene_env_state, valid=valid)
+        info["locator_geometry_own_loss"] = float(own_loss.detach())
+        return loss + g_loss + own_loss, info
 
     # ------------------------------------------------------------------ memory of executed actions
     @torch.no_grad()
