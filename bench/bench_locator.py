@@ -1,4 +1,4 @@
-"""How precisely the target locator (`vla train --locator`) finds the target and goal on reset frames.
+"""How precisely the target locator (`vla train --locator`) finds the target and goal, on reset frames and mid-task.
 
     # Train a fresh locator alone on a scene bank for a few minutes, then measure it:
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py train --scenes 3000 --minutes 5 --out /tmp/locator
@@ -6,15 +6,17 @@
     # Measure the locator inside a trained checkpoint:
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py checkpoint --checkpoint RUN/checkpoints/last/pretrained_model
 
-Both report, per task and split (training wordings and combinations; held-out ones), on the reset frames
-of new layouts (seeds from 500000; the arm at home, as `--conditioning-at episode_start` reads them): the
+Both report, per task and split (training wordings and combinations; held-out ones), on the reset frames of
+new layouts (seeds from 500000; the arm at home, as `--conditioning-at episode_start` reads them): the
 median and 90th-percentile xy error of the target and goal estimates (cm), the share of target estimates
 within 1 cm and 2 cm, the median image error of each heatmap (pixels), and the geometry's own error (the
-target estimate from the true image points). The oracle head's success falls from 95% to 74% at 1 cm of
-error per axis (README, "Policy quality"), so 1 cm is the bar. `train` optimizes only the locator's losses
-(heatmaps, per-pixel classes, geometry), batch 32 + 1,024 label rows, AdamW at --lr (default 1e-3, the
-locator's rate in `vla train`) with a cosine decay over the time budget, 2 threads; it saves the bank for
-reuse and the policy to OUT/locator_policy.
+target estimate from the true image points); and, for the same layouts partway through the scripted expert's
+demonstration (a random number of steps, as a tracking bank's mid-demonstration scenes), the target's xyz
+error (what `--conditioning-at tracked` reads at every frame). The oracle head's success falls from 95% to
+74% at 1 cm of error per axis (README, "Policy quality"), so 1 cm is the bar. `train` optimizes only the
+locator's losses (heatmaps, per-pixel classes, geometry), batch 32 + 1,024 label rows, AdamW at --lr
+(default 1e-3, the locator's rate in `vla train`) with a cosine decay over the time budget, 2 threads; it
+saves the bank for reuse and the policy to OUT/locator_policy.
 """
 
 from __future__ import annotations
@@ -70,12 +72,12 @@ def train_locator(args) -> object:
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "locator_bank.safetensors"
-    if path.is_file() and len(SceneBank.load(path)) == args.scenes:
-        bank = SceneBank.load(path)
-    else:
+    bank = SceneBank.load(path) if path.is_file() else None
+    if bank is None or len(bank) != args.scenes or bank.demo_fraction != args.demo_fraction:
         bank = generate_scene_bank(
-            args.scenes, list(TASKS), "train", 96, (OBS_IMAGE_SCENE,), seed=3, semantics=True, posed_fraction=0.5
-        )
+            args.scenes, list(TASKS), "train", 96, (OBS_IMAGE_SCENE,), seed=3, semantics=True, posed_fraction=0.5,
+            demo_fraction=args.demo_fraction,
+        )  # fmt: skip
         bank.save(path)
     policy = fresh_policy(bank)
     params = list(policy.locator.parameters())
@@ -113,15 +115,23 @@ def train_locator(args) -> object:
 
 def measure(policy, scenes: int) -> dict:
     import vla.envs as E
+    from vla.policies.train.scenes import play_expert
 
     policy.eval()
     results = {}
     for split in SPLITS:
         for task in TASKS:
             env = E.make_env(task, image_size=96, split=split)
-            target_err, goal_err, pix, geometry_err = [], [], [], []
+            target_err, goal_err, pix, geometry_err, tracked_err = [], [], [], [], []
             try:
                 for seed in range(500_000, 500_000 + scenes):
+                    # Mid-demonstration (the expert played a random number of steps, as in a tracking bank):
+                    # how well the locator follows the target into the gripper.
+                    env.reset(seed=seed)
+                    obs = play_expert(env, np.random.default_rng(seed))
+                    truth = env.unwrapped.privileged_state()
+                    est = policy.estimate_env_state({k: v for k, v in obs.items()})[0].numpy()
+                    tracked_err.append(np.linalg.norm(est[:3] - truth[:3]) * 100)
                     obs, _ = env.reset(seed=seed)
                     truth = env.unwrapped.privileged_state()
                     batch = {k: v for k, v in obs.items()}
@@ -140,7 +150,7 @@ def measure(policy, scenes: int) -> dict:
                     geometry_err.append(np.linalg.norm(from_labels[:2] - truth[:2]) * 100)
             finally:
                 env.close()
-            t, gl, p = np.array(target_err), np.array(goal_err), np.array(pix)
+            t, gl, p, tr = np.array(target_err), np.array(goal_err), np.array(pix), np.array(tracked_err)
             results[f"{split}/{task}"] = {
                 "target_cm_median": float(np.median(t)),
                 "target_cm_p90": float(np.percentile(t, 90)),
@@ -150,6 +160,8 @@ def measure(policy, scenes: int) -> dict:
                 "goal_cm_p90": float(np.percentile(gl, 90)),
                 "image_px_median": [float(x) for x in np.nanmedian(p, 0)],
                 "target_cm_median_from_true_image_points": float(np.median(geometry_err)),
+                "mid_demo_target_xyz_cm_median": float(np.median(tr)),
+                "mid_demo_target_xyz_cm_p90": float(np.percentile(tr, 90)),
             }
             r = results[f"{split}/{task}"]
             print(
@@ -157,7 +169,8 @@ def measure(policy, scenes: int) -> dict:
                 f"{r['target_within_1cm']:.0%} | {r['target_within_2cm']:.0%} | {r['goal_cm_median']:.2f} | "
                 f"{r['goal_cm_p90']:.2f} | "
                 + " / ".join(f"{x:.1f}" for x in r["image_px_median"])
-                + f" | {r['target_cm_median_from_true_image_points']:.2f} |",
+                + f" | {r['target_cm_median_from_true_image_points']:.2f} | {r['mid_demo_target_xyz_cm_median']:.2f} / "
+                f"{r['mid_demo_target_xyz_cm_p90']:.2f} |",
                 flush=True,
             )
     return results
@@ -170,6 +183,12 @@ def main() -> None:
     tr.add_argument("--scenes", type=int, default=3000, help="scene-bank size (scene camera, 96 px)")
     tr.add_argument("--minutes", type=float, default=5.0, help="training budget")
     tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (the locator's default in vla train)")
+    tr.add_argument(
+        "--demo-fraction",
+        type=float,
+        default=0.5,
+        help="share of mid-demonstration bank scenes (vla train --locator --conditioning-at tracked uses 0.5)",
+    )
     tr.add_argument("--out", type=Path, default=Path("outputs/bench_locator"))
     ck = sub.add_parser("checkpoint", help="measure the locator of a checkpoint trained with --locator")
     ck.add_argument("--checkpoint", type=Path, required=True)
@@ -189,9 +208,10 @@ def main() -> None:
             raise SystemExit(f"bench_locator: {args.checkpoint} has no target locator (trained without --locator)")
     print(
         "| split | task | target median cm | target p90 cm | within 1 cm | within 2 cm | goal median cm | goal p90 cm"
-        " | image error px (target / goal / landmarks) | target median cm from true image points |"
+        " | image error px (target / goal / landmarks) | target median cm from true image points"
+        " | mid-demonstration target xyz cm median / p90 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     results = measure(policy, args.eval_scenes)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ class SceneBank:
         )
 
 
-def _play_expert(env, rng: np.random.Generator) -> dict:
+def play_expert(env, rng: np.random.Generator) -> dict:
     """Play the scripted expert for a random number of steps of the episode (without rendering them) and
     return the observation there: the target in the gripper, lifted, carried, in the bowl, pushed."""
     from vla.policies.experts.tabletop import TabletopExpert
@@ -135,7 +135,7 @@ def _render_scenes(args) -> dict:
             obs, _ = env.reset(seed=int(seed))
             mid_demo = bool(demo_fraction) and rng.random() < demo_fraction
             if mid_demo:
-                obs = _play_expert(env, rng)
+                obs = play_expert(env, rng)
             elif rng.random() < posed_fraction:  # views with the arm somewhere over the table; the rest at home
                 pose = rng.uniform(TOOL_LOW, TOOL_HIGH)
                 obs = env.unwrapped.pose_arm(pose, tool_yaw=float(rng.uniform(-0.8, 0.8)), gripper=rng.choice([-1, 1]))
