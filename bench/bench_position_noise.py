@@ -96,10 +96,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--conditioning-at",
-        choices=("checkpoint", "current", "episode_start"),
+        choices=("checkpoint", "current", "episode_start", "tracked"),
         default="checkpoint",
-        help="which frame's positions the head reads: the checkpoint's own setting (default), every frame's, or "
-        "the first frame's held for the episode (e.g. a head trained on current positions fed held ones)",
+        help="which frame's positions the head reads: the checkpoint's own setting (default), every frame's, "
+        "the first frame's held for the episode (e.g. a head trained on current positions fed held ones), or "
+        "the target's from every frame and the goal's from the first",
     )
     parser.add_argument(
         "--positions-from",

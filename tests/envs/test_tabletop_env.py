@@ -165,6 +165,21 @@ def test_ee_delta_units():
     assert env.scene.tcp_pos()[0] - p0[0] == pytest.approx(0.03, abs=0.006)
 
 
+def test_advance_moves_like_step_without_observing_or_counting():
+    stepped, advanced = (E.make_env("pick", image_size=32).unwrapped for _ in range(2))
+    for env in (stepped, advanced):
+        env.reset(seed=3)
+    action = np.array([0.03, 0.0, -0.02, 0.1, -1.0], np.float32)
+    for _ in range(4):
+        obs, *_ = stepped.step(action)
+        assert advanced.advance(action) is None
+    # The same physics as step(), and the same observation once asked for; no step counted.
+    np.testing.assert_array_equal(advanced.scene.tcp_pos(), stepped.scene.tcp_pos())
+    np.testing.assert_allclose(advanced.scene.tcp_pos() - obs[OBS_STATE][6:9], 0, atol=1e-6)
+    np.testing.assert_array_equal(advanced.observe()[OBS_STATE], obs[OBS_STATE])
+    assert stepped._steps == 4 and advanced._steps == 0
+
+
 def test_gripper_command_sets_finger_gap():
     env = E.make_env("pick", image_size=32).unwrapped
     env.reset(seed=0)
