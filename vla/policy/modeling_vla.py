@@ -183,14 +183,18 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     ) -> torch.Tensor:
         """(B, E) the positions the head reads, in dataset units (see VLAConfig.env_state_source/_at)."""
         c = self.config
-        if c.tracks_target:
-            return self._tracked_positions(batch, features, batch_size, teacher)
-        if teacher and (c.reads_true_env_state or c.holds_episode_start_state):
-            key = OBS_ENV_STATE_START if c.holds_episode_start_state and OBS_ENV_STATE_START in batch else OBS_ENV_STATE
-            metres = torch.as_tensor(batch[key], dtype=torch.float32, device=self.device)
+        if teacher and (c.reads_true_env_state or c.holds_episode_start_state or c.tracks_target):
+            now = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
+            start = torch.as_tensor(batch.get(OBS_ENV_STATE_START, now), dtype=torch.float32, device=self.device)
+            if c.tracks_target:  # this frame's target, the first frame's goal
+                metres = torch.cat([now[:, :3], start[:, 3:]], 1)
+            else:
+                metres = start if c.holds_episode_start_state else now
             if c.env_state_noise > 0:
                 metres = metres + c.env_state_noise * torch.randn_like(metres)
             return metres
+        if c.tracks_target:
+            return self._tracked_positions(batch, features, batch_size)
         if c.reads_true_env_state or (c.holds_episode_start_state and OBS_ENV_STATE in batch):
             return self._true_env_state(batch, batch_size)  # the caller's (vla eval holds one per env)
         if not c.holds_episode_start_state:
@@ -199,21 +203,11 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             self._held_env_state = self._estimate(batch, features).detach()  # the episode's first frame
         return self._held_env_state
 
-    def _tracked_positions(
-        self, batch: dict[str, Any], features: torch.Tensor | None, batch_size: int, teacher: bool
-    ) -> torch.Tensor:
-        """env_state_at='tracked': the target (first xyz) of this frame, the goal (the rest) of the episode's
-        first frame. Training: the dataset's true ones plus noise; inference: this frame's estimate (or the
-        true state, for the oracle), with the goal from the caller's OBS_ENV_STATE_START (vla eval holds one
-        per env) or else held by the policy until reset()."""
+    def _tracked_positions(self, batch: dict[str, Any], features: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """Inference with env_state_at='tracked': the target (first xyz) from this frame's estimate (or the true
+        state, for the oracle), the goal (the rest) from the caller's OBS_ENV_STATE_START (vla eval holds one
+        per env) or else from the first frame's, held by the policy until reset()."""
         c = self.config
-        if teacher:
-            now = torch.as_tensor(batch[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-            start = torch.as_tensor(batch.get(OBS_ENV_STATE_START, now), dtype=torch.float32, device=self.device)
-            metres = torch.cat([now[:, :3], start[:, 3:]], 1)
-            if c.env_state_noise > 0:
-                metres = metres + c.env_state_noise * torch.randn_like(metres)
-            return metres
         now = self._true_env_state(batch, batch_size) if c.reads_true_env_state else self._estimate(batch, features)
         now = now.detach()
         if OBS_ENV_STATE_START in batch:
