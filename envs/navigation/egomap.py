@@ -13,6 +13,14 @@ The image is grey (one value in all three channels), like the depth image, so th
 LeRobot's yuv420p video in the full-resolution luma plane; each layer is one grey level, far enough
 apart that codec noise of a few levels cannot confuse them (see LEVELS).
 
+Depth cannot see everything the base bumps into: from 0.88 m with a 90-degree field of view the floor
+is in view only from 0.88 m ahead, so the near edge of a low sofa or bed leaves the image as the agent
+closes in, and a reactive policy then pushes into it for hundreds of steps (the PointNav benchmark's
+largest failure group). So the map also keeps a **bump layer**, as Nav2's costmaps do with a bumper:
+when a forward move was commanded and GPS says the base moved less than half of it, the cells just
+ahead of the base are marked as obstacles. It needs only GPS, compass and the agent's own last
+command, no contact sensor and nothing privileged.
+
 The semantic variant (`semantic_map` in the env) adds one layer: where the camera has seen the episode's
 goal objects, from a ground-truth segmentation camera (Habitat's SEMANTIC sensor; SemExp keeps the same
 kind of map per category). It is drawn in the goal grey level, so ObjectNav becomes "explore until the
@@ -34,6 +42,9 @@ FLOOR_MAX = 0.08  # m; a depth hit below this height is floor
 OBSTACLE_MAX = 1.8  # m; hits above this (upper walls, ceiling) are ignored
 TRAIL_RADIUS = 0.12  # m drawn around each point of the agent's path
 GOAL_RADIUS = 0.15  # m; the goal marker (PointNav), pinned to the border when outside the window
+BUMP_AHEAD = 0.22  # m ahead of the base centre where a blocked forward move marks an obstacle
+BUMP_HALF_WIDTH = 0.1  # m either side of the heading the bump mark spans
+BLOCKED_FRACTION = 0.5  # a forward move that covers less than this share of the command was blocked
 
 
 @dataclass(frozen=True)
@@ -108,11 +119,20 @@ class EgoMap:
         return self._rays[2], self._rays[1]
 
     def update(
-        self, depth_m: np.ndarray, gps: tuple[float, float], compass: float, goal_mask: np.ndarray | None = None
+        self,
+        depth_m: np.ndarray,
+        gps: tuple[float, float],
+        compass: float,
+        goal_mask: np.ndarray | None = None,
+        commanded_forward: float = 0.0,
     ) -> None:
         """Add one observation: metric z-depth (H, W) from the camera at pose (gps x, y; compass) in the start
-        frame; `goal_mask` (H, W) bool marks the pixels that show a goal object (semantic variant)."""
+        frame; `goal_mask` (H, W) bool marks the pixels that show a goal object (semantic variant);
+        `commanded_forward` (m) is how far the action that led here asked the base to move (0 for a turn,
+        STOP or the first frame), from which a blocked move is told (the bump layer)."""
         sp = self.spec
+        if self.blocked(gps, commanded_forward):
+            self.mark_bump(gps, compass)
         depth = np.asarray(depth_m, np.float64)
         right, down = self._camera_rays(*depth.shape)
         lateral, drop = right * depth, down * depth
@@ -131,6 +151,19 @@ class EgoMap:
             i, j, inside = self._cells(x[seen], y[seen])
             self.seen_goal[i[inside], j[inside]] = True
         self._trail(gps)
+
+    def blocked(self, gps: tuple[float, float], commanded_forward: float) -> bool:
+        """Did the last forward command cover less than BLOCKED_FRACTION of its distance (GPS since the last update)?"""
+        if commanded_forward <= 0.0 or self._last is None:
+            return False
+        moved = math.hypot(gps[0] - self._last[0], gps[1] - self._last[1])
+        return moved < BLOCKED_FRACTION * commanded_forward
+
+    def mark_bump(self, gps: tuple[float, float], compass: float) -> None:
+        """Mark obstacle cells across the heading, BUMP_AHEAD in front of the base centre."""
+        lateral = np.linspace(-BUMP_HALF_WIDTH, BUMP_HALF_WIDTH, 5)
+        c, s = math.cos(compass), math.sin(compass)
+        self._mark(gps[0] + c * BUMP_AHEAD - s * lateral, gps[1] + s * BUMP_AHEAD + c * lateral, OBSTACLE)
 
     def _trail(self, gps: tuple[float, float]) -> None:
         start = self._last if self._last is not None else gps

@@ -119,6 +119,7 @@ class NavigationEnv(gym.Env):
         self.instruction = ""
         self.measures: EpisodeMeasures | None = None
         self._steps = 0
+        self._commanded_forward = 0.0  # m the last action asked the base to move (the egomap's bump layer)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -144,6 +145,7 @@ class NavigationEnv(gym.Env):
         self.measures = EpisodeMeasures(episode.shortest, episode.success_distance)
         self.measures.start(self.pose.x, self.pose.y)
         self.scene.set_pose(self.pose)
+        self._commanded_forward = 0.0
         if self.egomap is not None:
             self.egomap.reset()
         return self._observation(), self._info(done=False)
@@ -152,6 +154,7 @@ class NavigationEnv(gym.Env):
         if self.episode is None:
             raise RuntimeError("call reset() before step()")
         stop, collided = self._apply(action)
+        self._commanded_forward = self._forward_command(action)
         self._steps += 1
         m = self.measures
         m.update(self.pose.x, self.pose.y, collided, self.episode.field.distance(self.pose.x, self.pose.y))
@@ -220,6 +223,13 @@ class NavigationEnv(gym.Env):
                                                  1.0 / cfg.control_hz)  # fmt: skip
         return False, collided
 
+    def _forward_command(self, action) -> float:
+        """Metres the (already validated) action asked the base to move forward."""
+        cfg = self.config
+        if cfg.action_type == "discrete":
+            return cfg.discrete.forward_step if self.action_id(action) == MOVE_FORWARD else 0.0
+        return max(0.0, float(np.asarray(action, np.float64).reshape(-1)[0])) / cfg.control_hz
+
     def gps_compass(self) -> tuple[float, float, float]:
         """Agent position and heading in the episode's start frame (x ahead, y left), as Habitat's sensors."""
         s = self.episode.start
@@ -250,7 +260,7 @@ class NavigationEnv(gym.Env):
         rgb, depth, depth_m, *objects = self.scene.render_rgbd(metric=True, objects=semantic)
         x, y, compass = self.gps_compass()
         goal_mask = np.isin(objects[0], self.episode.goal_objects) if semantic else None
-        self.egomap.update(depth_m, (x, y), compass, goal_mask)
+        self.egomap.update(depth_m, (x, y), compass, goal_mask, commanded_forward=self._commanded_forward)
         goal = self.pointgoal() if self.task.uses_pointgoal else None
         obs = {OBS_IMAGE_RGB: rgb, OBS_IMAGE_DEPTH: depth}
         if self.config.egomap:

@@ -142,3 +142,41 @@ def test_same_seed_same_maps_and_bad_window_is_one_line():
     assert np.array_equal(maps[0], maps[1]) and not np.array_equal(maps[0][0], maps[0][-1])
     with pytest.raises(VlaUserError, match="egomap_window"):
         E.make_env("pointnav", egomap=True, egomap_window=0.5)
+
+
+def test_a_blocked_forward_move_marks_the_cells_ahead_and_a_free_one_does_not():
+    m = EgoMap(EgoMapSpec(size=(SIZE, SIZE)))
+    blank = np.zeros((16, 16))  # no depth hits: only the trail and the bump layer draw
+    m.update(blank, (0.0, 0.0), math.pi / 2)  # first frame: nothing commanded
+    m.update(blank, (0.0, 0.25), math.pi / 2, commanded_forward=0.25)  # moved the full step: free
+    assert not (m.layer == OBSTACLE).any()
+    m.update(blank, (0.0, 0.27), math.pi / 2, commanded_forward=0.25)  # 2 cm of a 25 cm step: blocked
+    x, y = start_frame_cells(m, OBSTACLE)
+    assert len(x) >= 2 and np.all(np.abs(y - (0.27 + 0.22)) <= CELL) and np.all(np.abs(x) <= 0.1 + CELL)
+    m.update(blank, (0.0, 0.27), math.pi / 2, commanded_forward=0.0)  # a turn in place is no bump
+    assert len(start_frame_cells(m, OBSTACLE)[0]) == len(x)
+
+
+def test_pushing_into_a_wall_maps_it_where_the_privileged_grid_is_blocked():
+    """In a real house: a MOVE_FORWARD the walls stop is told from GPS alone, and its bump mark lies where
+    the privileged grid says the robot's centre cannot go."""
+    env = E.make_env("pointnav", image_size=SIZE, egomap=True, split="test")
+    env.reset(seed=3)
+    u = env.unwrapped
+    for _ in range(80):  # straight ahead until a move is blocked
+        before = u.gps_compass()
+        env.step(MOVE_FORWARD)
+        x, y, compass = u.gps_compass()
+        if math.hypot(x - before[0], y - before[1]) < 0.5 * 0.25:
+            break
+    else:
+        pytest.fail("80 forward steps never hit anything")
+    lateral = np.linspace(-0.1, 0.1, 5)
+    ax = x + 0.22 * math.cos(compass) - math.sin(compass) * lateral  # the bump mark, start frame
+    ay = y + 0.22 * math.sin(compass) + math.cos(compass) * lateral
+    i, j, _ = u.egomap._cells(ax, ay)
+    assert (u.egomap.layer[i, j] == OBSTACLE).all()
+    s = u.episode.start
+    wx = s.x + math.cos(s.yaw) * ax - math.sin(s.yaw) * ay
+    wy = s.y + math.sin(s.yaw) * ax + math.cos(s.yaw) * ay
+    assert not u.grid.is_navigable(float(wx[2]), float(wy[2])), "straight ahead is blocked for the centre"
