@@ -84,8 +84,9 @@ def main() -> None:
         help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
     )  # fmt: skip
     parser.add_argument(
-        "--expert", default="shortest", choices=["shortest", "explore"],
-        help="demonstration and DAgger teacher (vla collect --expert); explore: objectnav/instructnav only",
+        "--expert", default="shortest", choices=["shortest", "clearance", "explore"],
+        help="demonstration and DAgger teacher (vla collect --expert); clearance: keeps clear of furniture; "
+        "explore: objectnav/instructnav only",
     )  # fmt: skip
     parser.add_argument(
         "--egomap", action=argparse.BooleanOptionalAction, default=False,

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .occupancy import OccupancyGrid
+from .occupancy import ROBOT_RADIUS, OccupancyGrid
 
 # (di, dj) undirected moves and the cells (relative to the start) the segment passes through.
 MOVES: tuple[tuple[tuple[int, int], tuple[tuple[int, int], ...]], ...] = (
@@ -38,8 +38,16 @@ DIRECT_RADIUS = 0.6  # m; within this straight-line reach of a goal point, dista
 class GeodesicGraph:
     """The grid graph of one occupancy map, built once and reused for every goal in that map."""
 
-    def __init__(self, grid: OccupancyGrid):
+    def __init__(self, grid: OccupancyGrid, clearance_cost: float = 0.0, clearance_margin: float = 0.25):
+        if clearance_cost < 0 or clearance_margin <= 0:
+            raise ValueError(
+                f"need clearance_cost >= 0, clearance_margin > 0; got {clearance_cost}, {clearance_margin}"
+            )
         self.grid = grid
+        self.clearance_cost = clearance_cost
+        # 1 on the robot-radius boundary, falling linearly to 0 at clearance_margin further out.
+        slack = grid.clearance.astype(np.float64) - ROBOT_RADIUS
+        penalty = np.clip(1.0 - slack / clearance_margin, 0.0, 1.0).ravel()
         h, w = grid.shape
         nav = grid.navigable
         padded = np.zeros((h + 4, w + 4), dtype=bool)
@@ -56,10 +64,10 @@ class GeodesicGraph:
                 ok &= shifted(vi, vj)
             a = (ii[ok] * w + jj[ok]).ravel()
             b = ((ii[ok] + di) * w + jj[ok] + dj).ravel()
-            length = math.hypot(di, dj) * grid.resolution
+            cost = math.hypot(di, dj) * grid.resolution * (1.0 + clearance_cost * (penalty[a] + penalty[b]) / 2)
             src += [a, b]
             dst += [b, a]
-            wts += [np.full(a.size, length), np.full(a.size, length)]
+            wts += [cost, cost]
         self._src = np.concatenate(src)
         self._dst = np.concatenate(dst)
         self._w = np.concatenate(wts)
@@ -89,8 +97,15 @@ class GeodesicGraph:
         dist, pred = dijkstra(graph, directed=True, indices=self.n, return_predecessors=True)
         h, wd = self.grid.shape
         return DistanceField(
-            self.grid, dist[: self.n].reshape(h, wd), pred[: self.n].reshape(h, wd), goal_point, in_goal
-        )
+            self.grid, dist[: self.n].reshape(h, wd), pred[: self.n].reshape(h, wd), goal_point, in_goal,
+            seeds, weights,
+        )  # fmt: skip
+
+    def same_goal(self, field: DistanceField) -> DistanceField:
+        """A field of this graph to the goal of `field` (made by any graph of the same grid)."""
+        if field.seeds is None or field.seed_distances is None:
+            raise ValueError("the field does not record its goal seeds")
+        return self.field(field.seeds, field.seed_distances, field.goal_point, field.in_goal)
 
     def point_goal(self, x: float, y: float) -> DistanceField:
         """Field to a goal point: cells within DIRECT_RADIUS that see it are seeded with their exact distance."""
@@ -127,6 +142,8 @@ class DistanceField:
     pred: np.ndarray  # int (H, W): next cell towards the goal (flat index); the virtual source at seeds
     goal_point: tuple[float, float] | None = None
     in_goal: Callable[[float, float], bool] | None = None
+    seeds: np.ndarray | None = None  # flat indices of the goal's seed cells (GeodesicGraph.field)
+    seed_distances: np.ndarray | None = None  # and their distances to the goal
 
     def distance(self, x: float, y: float) -> float:
         """Geodesic distance (m) from a continuous position to the goal; inf off the navigable floor."""

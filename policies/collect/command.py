@@ -94,7 +94,9 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
             f"--expert-noise is for navigation tasks only (a random tabletop action can knock objects over); "
             f"drop it for --task {cfg.task}"
         )
-    if cfg.expert != "shortest":
+    if cfg.expert != "shortest" and not is_navigation(tasks[0]):
+        raise VlaUserError(f"--expert {cfg.expert} is a navigation teacher; drop it for --task {cfg.task}")
+    if cfg.expert == "explore":
         _object_search_only(tasks, f"--expert {cfg.expert} searches for objects", "use --expert shortest")
     if cfg.egomap and not is_navigation(tasks[0]):
         raise VlaUserError(

@@ -2,9 +2,10 @@
 
 from .tabletop import TabletopExpert
 
-NAV_EXPERTS = ("shortest", "explore")
-"""Navigation teachers: 'shortest' follows the privileged shortest path; 'explore' (object search only) visits
-rooms until the goal's room is entered, then takes the shortest path (policies/experts/exploring.py)."""
+NAV_EXPERTS = ("shortest", "clearance", "explore")
+"""Navigation teachers: 'shortest' follows the privileged shortest path; 'clearance' the shortest path on a cost
+graph that keeps clear of walls and furniture (policies/experts/clearance.py); 'explore' (object search only)
+visits rooms until the goal's room is entered, then takes the shortest path (policies/experts/exploring.py)."""
 
 
 def make_expert(env) -> TabletopExpert:
@@ -18,6 +19,10 @@ def make_nav_expert(env, kind: str = "shortest"):
         from .navigation import NavigationExpert
 
         return NavigationExpert(env)
+    if kind == "clearance":
+        from .clearance import ClearanceExpert
+
+        return ClearanceExpert(env)
     if kind == "explore":
         from .exploring import ExploringExpert
 
