@@ -32,7 +32,7 @@ from vla.errors import VlaUserError
 from .config import HabitatConfig
 from .episodes import NavEpisode, load_episodes, resolve_scene_path
 from .observation import map_observation, normalize_instruction, observation_space, state_names
-from .schema import ACTION_NAMES, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB, OBS_STATE, SIM_ACTIONS, STOP
+from .schema import ACTION_NAMES, MOVE_FORWARD, OBS_IMAGE_EGOMAP, OBS_IMAGE_RGB, OBS_STATE, SIM_ACTIONS, STOP
 from .sim import HabitatSim, NavSim, import_habitat_sim
 
 SimFactory = Callable[[HabitatConfig, float], NavSim]
@@ -89,6 +89,7 @@ class HabitatNavEnv(gym.Env):
         self.measures = EpisodeMeasures(start_distance=start, success_distance=self.success_distance)
         self.measures.distance_to_goal = distance
         self.measures.start(*self._xy())
+        self._commanded_forward = 0.0  # m the last action asked the base to move (the egomap's bump layer)
         if self.egomap is not None:
             self.egomap.reset()
         return self._observation(), self._info(done=False)
@@ -100,6 +101,7 @@ class HabitatNavEnv(gym.Env):
         if not 0 <= action < len(ACTION_NAMES):
             raise VlaUserError(f"action {action} is not one of 0..3 ({', '.join(ACTION_NAMES)})")
         self._steps += 1
+        self._commanded_forward = self.config.forward_step if action == MOVE_FORWARD else 0.0
         m = self.measures
         previous = m.distance_to_goal
         if action == STOP:
@@ -154,7 +156,8 @@ class HabitatNavEnv(gym.Env):
         if self.egomap is not None:
             state = obs[OBS_STATE]
             gps, compass = (float(state[-3]), float(state[-2])), float(state[-1])
-            self.egomap.update(np.asarray(depth, np.float32).reshape(obs[OBS_IMAGE_RGB].shape[:2]), gps, compass)
+            depth_m = np.asarray(depth, np.float32).reshape(obs[OBS_IMAGE_RGB].shape[:2])
+            self.egomap.update(depth_m, gps, compass, commanded_forward=self._commanded_forward)
             polar = (float(state[0]), float(state[1])) if self.goal_in_state else None
             obs[OBS_IMAGE_EGOMAP] = self.egomap.image(gps, compass, polar)
         return obs

@@ -194,6 +194,35 @@ def test_egomap_matches_the_mujoco_suites_and_maps_the_simulators_depth(tmp_path
     assert np.array_equal(env.egomap.layer, first), "a new episode starts a new map"
 
 
+def test_egomap_bump_layer_from_a_blocked_forward_step(tmp_path):
+    """As in the MuJoCo suite: a MOVE_FORWARD that GPS says went nowhere marks the cells 0.22 m ahead."""
+    from vla.envs.navigation.egomap import OBSTACLE
+
+    class WallSim(PlaneSim):
+        def act(self, action):
+            if action == "move_forward" and self.blocked:
+                return True  # the base does not move
+            return super().act(action)
+
+    config = dict(dataset=_dataset(tmp_path), image_size=32, egomap=True)
+    sims = []
+
+    def factory(cfg, turn):
+        sims.append(WallSim(cfg, turn))
+        return sims[-1]
+
+    env = HabitatNavEnv(sim_factory=factory, **config)
+    env.reset(options={"episode_id": "ahead"})
+    sims[-1].blocked = False
+    obs, *_ = env.step(MOVE_FORWARD)  # moves 0.25 m: no bump
+    cell = 8.0 / 32
+    ahead = lambda m, metres: m[int(16 - metres / cell), 15:17]  # noqa: E731  the row `metres` ahead
+    assert not (ahead(obs[S.OBS_IMAGE_EGOMAP][..., 0], 0.22) == OBSTACLE).any()
+    sims[-1].blocked = True
+    obs, *_ = env.step(MOVE_FORWARD)
+    assert (ahead(obs[S.OBS_IMAGE_EGOMAP][..., 0], 0.22) == OBSTACLE).all(), "the blocked step marks ahead"
+
+
 def _objectnav_env(tmp_path):
     data = {
         "goals_by_category": {"a.glb_chair": [{"position": [0, 0, -1], "view_points": []}]},
