@@ -53,8 +53,9 @@ class OccupancyGrid:
         i, j = self.to_cell(x, y)
         return self.inside(i, j) and bool(self.navigable[i, j])
 
-    def line_of_sight(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
-        """True when every point of the segment a-b is navigable (sampled at a quarter cell)."""
+    def segment_cells(self, a: tuple[float, float], b: tuple[float, float]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, cols) of the cells under the segment a-b sampled at a quarter cell, a first; None if it leaves
+        the grid."""
         n = max(1, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (self.resolution / 4))))
         t = np.linspace(0.0, 1.0, n + 1)
         xs, ys = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
@@ -62,8 +63,13 @@ class OccupancyGrid:
         j = np.floor((xs - self.origin[0]) / self.resolution).astype(int)
         h, w = self.navigable.shape
         if i.min() < 0 or j.min() < 0 or i.max() >= h or j.max() >= w:
-            return False
-        return bool(self.navigable[i, j].all())
+            return None
+        return i, j
+
+    def line_of_sight(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        """True when every point of the segment a-b is navigable (sampled at a quarter cell)."""
+        cells = self.segment_cells(a, b)
+        return cells is not None and bool(self.navigable[cells].all())
 
 
 def occupancy_from_rects(

@@ -13,10 +13,6 @@ inflation cost on the same grid. STOP and the metrics still use true geodesic di
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from vla.envs.navigation.geodesic import GeodesicGraph
 from vla.envs.navigation.occupancy import ROBOT_RADIUS
 
@@ -49,12 +45,8 @@ class ClearanceExpert(NavigationExpert):
 
     def line_of_sight(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
         grid = self.env.grid
-        n = max(1, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (grid.resolution / 4))))
-        t = np.linspace(0.0, 1.0, n + 1)
-        i = np.floor((a[1] + t * (b[1] - a[1]) - grid.origin[1]) / grid.resolution).astype(int)
-        j = np.floor((a[0] + t * (b[0] - a[0]) - grid.origin[0]) / grid.resolution).astype(int)
-        h, w = grid.shape
-        if i.min() < 0 or j.min() < 0 or i.max() >= h or j.max() >= w or not grid.navigable[i, j].all():
+        cells = grid.segment_cells(a, b)
+        if cells is None or not grid.navigable[cells].all():
             return False
-        room = grid.clearance[i, j] - ROBOT_RADIUS
+        room = grid.clearance[cells] - ROBOT_RADIUS
         return bool(room.min() >= min(LOS_CLEARANCE, room[0], room[-1]) - 1e-6)
