@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPORTED = ("episodes", "success_rate", "success_ci95", "spl", "spl_ci95", "softspl", "softspl_ci95")
-REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps")
+REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps", "failure_modes")
 TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
 
 

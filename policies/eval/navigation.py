@@ -4,7 +4,8 @@ Episodes run in unseen houses (`--split test`), `--num-envs` envs stepped in loc
 with the policy batched across the envs that need a new chunk. The report gives, per task, success
 rate with a 95% Wilson interval and SPL, SoftSPL and distance-to-goal means with 95% percentile-
 bootstrap intervals (10,000 resamples of the episodes, fixed seed), every episode's own metrics as the
-env reported them in `info`, inference latency, a grid of top-down maps (agent path in blue, shortest
+env reported them in `info`, why the failed episodes failed (early STOP, time-out while colliding, other
+time-out: `nav_failures.py`), inference latency, a grid of top-down maps (agent path in blue, shortest
 path in green) and MP4s of the first episodes (RGB | depth side by side).
 """
 
@@ -52,6 +53,7 @@ class NavEpisode:
     path_length: float
     collisions: int
     steps: int
+    stopped: bool = False  # the policy called STOP (False: the step limit ended the episode)
     scene_id: str = ""  # env servers over Habitat: the scene file (layout_seed is then -1)
 
 
@@ -212,6 +214,7 @@ class _LockstepRollout:
             path_length=float(info["path_length"]),
             collisions=int(info["collisions"]),
             steps=self.steps[i],
+            stopped=bool(terminated),
             scene_id=str(info.get("scene_id", "")),
         )
         result = self.result
@@ -233,6 +236,7 @@ class _LockstepRollout:
 
 def summarize(episodes: list[NavEpisode]) -> dict:
     """Per-task aggregates: SR with a Wilson interval, SPL/SoftSPL/distance means with bootstrap intervals."""
+    from .nav_failures import failure_modes
     from .stats import bootstrap_mean_interval, wilson_interval
 
     n = len(episodes)
@@ -250,6 +254,7 @@ def summarize(episodes: list[NavEpisode]) -> dict:
     out["collisions_per_episode"] = float(np.mean([e.collisions for e in episodes]))
     out["mean_steps"] = float(np.mean([e.steps for e in episodes]))
     out["mean_start_distance"] = float(np.mean([e.start_distance for e in episodes]))
+    out["failure_modes"] = failure_modes(episodes)
     return out
 
 
@@ -315,6 +320,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     from vla.policy.checkpoint import load_policy
 
     from .decoding import apply_decoding
+    from .nav_failures import describe
     from .report import write_video
     from .rollout import batch1_latency_ms
     from .stats import percentiles
@@ -410,6 +416,8 @@ def run_nav_eval(cfg: EvalConfig) -> int:
             f"{task:12s} {t['success_rate'] * 100:5.1f}% [{slo * 100:4.1f}, {shi * 100:5.1f}] {t['spl']:6.3f} "
             f"[{plo:.3f}, {phi:.3f}] {t['softspl']:8.3f} {t['distance_to_goal']:9.2f}"
         )
+    for task, t in report["tasks"].items():
+        print(f"{task}: {describe(t['failure_modes'])}")
     lat = report["latency_ms_batch1"]
     print(f"inference p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms per chunk (batch 1)")
     print(f"[eval] report: {out / 'report.json'}, top-down maps: {out}/topdown_*.png, videos: {out / 'videos'}")

@@ -142,6 +142,10 @@ def test_vla_eval_pointnav_report(pointnav_checkpoint, tmp_path):
         lo, hi = t[f"{name}_ci95"]
         assert lo <= t[name] + 1e-9 and t[name] <= hi + 1e-9
     assert t["distance_to_goal"] > 0
+    m = t["failure_modes"]
+    assert m["failures"] == 3 - t["successes"] == m["early_stop"] + m["timeout_colliding"] + m["timeout_other"]
+    assert m["early_stop"] == sum(e["stopped"] and not e["success"] for e in t["per_episode"])
+    assert f"pointnav: {m['failures']} failures" in r.stdout or (m["failures"] == 0 and "no failures" in r.stdout)
     assert t["latency_ms_batch1"]["p50"] > 0 and t["latency_ms_per_call"]["n"] >= 1
     assert (out / "topdown_pointnav.png").stat().st_size > 5000
     videos = list((out / "videos" / "pointnav").glob("*.mp4"))
@@ -201,7 +205,7 @@ def test_spl_and_softspl_aggregates_equal_the_envs_per_episode_info():
     seeds = [11, 12, 13, 14]
     envs = [make_env("pointnav", image_size=16, split="test", max_steps=60) for _ in range(2)]
     r = rollout_nav_task(GreedyPointGoal(), envs, seeds, n_action_steps=1, videos=0)
-    infos = []
+    infos, stops = [], []
     env = make_env("pointnav", image_size=16, split="test", max_steps=60)
     for seed in seeds:  # replay each episode alone and keep the env's own end-of-episode info
         obs, _ = env.reset(seed=seed)
@@ -210,11 +214,16 @@ def test_spl_and_softspl_aggregates_equal_the_envs_per_episode_info():
             obs, _, terminated, truncated, info = env.step(np.array([greedy(obs[OBS_STATE])], np.float32))
             done = terminated or truncated
         infos.append(info)
+        stops.append(terminated)
     assert [e.seed for e in r.episodes] == seeds
-    for e, info in zip(r.episodes, infos, strict=True):
+    for e, info, stopped in zip(r.episodes, infos, stops, strict=True):
         for name in ("success", "spl", "softspl", "distance_to_goal", "collisions"):
             assert getattr(e, name) == info[name], name
+        assert e.stopped == stopped
     s = summarize(r.episodes)
+    modes = s["failure_modes"]
+    assert modes["failures"] == len(seeds) - sum(i["success"] for i in infos)
+    assert modes["early_stop"] == sum(st and not i["success"] for st, i in zip(stops, infos, strict=True))
     assert s["spl"] == pytest.approx(np.mean([i["spl"] for i in infos]), abs=1e-12)
     assert s["softspl"] == pytest.approx(np.mean([i["softspl"] for i in infos]), abs=1e-12)
     assert s["success_rate"] == np.mean([i["success"] for i in infos])

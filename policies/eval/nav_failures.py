@@ -1,0 +1,62 @@
+"""Why navigation episodes failed, in the three ways a Habitat agent fails.
+
+- **early STOP**: the policy called STOP outside the success distance (the report gives how far out);
+- **time-out, colliding**: the step limit ran out while the base kept pushing into something (at least
+  `STUCK_COLLISION_FRACTION` of its steps collided): a missed obstacle;
+- **time-out, other**: the step limit ran out without that (turning in place, dithering, wandering, or
+  circling near a goal it never stopped at; the median final distance tells which).
+
+Counts come from each episode's own `success`, STOP flag, collisions and steps, so they sum to the
+failures and apply to every backend (MuJoCo houses, Habitat through an env server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+STUCK_COLLISION_FRACTION = 0.25  # a time-out with at least this share of colliding steps is "colliding"
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 3) if values else None
+
+
+def _mostly_colliding(e) -> bool:
+    return e.collisions >= STUCK_COLLISION_FRACTION * max(e.steps, 1)
+
+
+def failure_modes(episodes: Sequence) -> dict:
+    """Counts of failed episodes by cause, with median final distances to the goal (m)."""
+    failed = [e for e in episodes if not e.success]
+    early = [e for e in failed if e.stopped]
+    timeouts = [e for e in failed if not e.stopped]
+    colliding = [e for e in timeouts if _mostly_colliding(e)]
+    other = [e for e in timeouts if not _mostly_colliding(e)]
+    return {
+        "failures": len(failed),
+        "early_stop": len(early),
+        "early_stop_median_distance_m": _median([e.distance_to_goal for e in early]),
+        "timeout_colliding": len(colliding),
+        "timeout_colliding_median_distance_m": _median([e.distance_to_goal for e in colliding]),
+        "timeout_other": len(other),
+        "timeout_other_median_distance_m": _median([e.distance_to_goal for e in other]),
+    }
+
+
+def describe(modes: dict) -> str:
+    """One line for the console: '13 failures: 2 early STOPs (median 0.22 m from the goal), ...'."""
+    if not modes["failures"]:
+        return "no failures"
+
+    def part(n: int, what: str, key: str) -> str:
+        d = modes[key]
+        return f"{n} {what}" + (f" (median {d:.2f} m from the goal)" if d is not None else "")
+
+    parts = [
+        part(modes["early_stop"], "early STOPs", "early_stop_median_distance_m"),
+        part(modes["timeout_colliding"], "time-outs colliding", "timeout_colliding_median_distance_m"),
+        part(modes["timeout_other"], "other time-outs", "timeout_other_median_distance_m"),
+    ]
+    return f"{modes['failures']} failures: " + ", ".join(parts)
