@@ -169,13 +169,17 @@ def main() -> None:
         }
         (args.out / "bench_nav_policy.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
                                                                     "tasks": rows}, indent=2))  # fmt: skip
-    print("\n| task | SR [95% Wilson] | SPL [95% bootstrap] | SoftSPL | dist. to goal (m) | train | load avg |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "\n| task | SR [95% Wilson] | SPL [95% bootstrap] | SoftSPL | dist. to goal (m) | failures: early STOP / "
+        "time-out colliding / other time-out | train | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for task, r in rows.items():
-        (slo, shi), (plo, phi) = r["success_ci95"], r["spl_ci95"]
+        (slo, shi), (plo, phi), f = r["success_ci95"], r["spl_ci95"], r["failure_modes"]
         print(
             f"| {task} | {r['success_rate'] * 100:.0f}% [{slo * 100:.0f}-{shi * 100:.0f}] | {r['spl']:.3f} "
             f"[{plo:.3f}-{phi:.3f}] | {r['softspl']:.3f} | {r['distance_to_goal']:.2f} | "
+            f"{f['early_stop']} / {f['timeout_colliding']} / {f['timeout_other']} | "
             f"{r['train_minutes']} min, {r['train_steps']} steps | {r['load_average_during_training']['mean']} |"
         )
 
