@@ -27,36 +27,34 @@ def _mostly_colliding(e) -> bool:
     return e.collisions >= STUCK_COLLISION_FRACTION * max(e.steps, 1)
 
 
+MODES = (
+    ("early_stop", "early STOPs"),
+    ("timeout_colliding", "time-outs colliding"),
+    ("timeout_other", "other time-outs"),
+)
+"""Report keys and console wording of the failure causes, in report order."""
+
+
 def failure_modes(episodes: Sequence) -> dict:
     """Counts of failed episodes by cause, with median final distances to the goal (m)."""
     failed = [e for e in episodes if not e.success]
-    early = [e for e in failed if e.stopped]
-    timeouts = [e for e in failed if not e.stopped]
-    colliding = [e for e in timeouts if _mostly_colliding(e)]
-    other = [e for e in timeouts if not _mostly_colliding(e)]
-    return {
-        "failures": len(failed),
-        "early_stop": len(early),
-        "early_stop_median_distance_m": _median([e.distance_to_goal for e in early]),
-        "timeout_colliding": len(colliding),
-        "timeout_colliding_median_distance_m": _median([e.distance_to_goal for e in colliding]),
-        "timeout_other": len(other),
-        "timeout_other_median_distance_m": _median([e.distance_to_goal for e in other]),
-    }
+    groups: dict[str, list] = {mode: [] for mode, _ in MODES}
+    for e in failed:
+        mode = "early_stop" if e.stopped else "timeout_colliding" if _mostly_colliding(e) else "timeout_other"
+        groups[mode].append(e)
+    out: dict = {"failures": len(failed)}
+    for mode, group in groups.items():
+        out[mode] = len(group)
+        out[f"{mode}_median_distance_m"] = _median([e.distance_to_goal for e in group])
+    return out
 
 
 def describe(modes: dict) -> str:
     """One line for the console: '13 failures: 2 early STOPs (median 0.22 m from the goal), ...'."""
     if not modes["failures"]:
         return "no failures"
-
-    def part(n: int, what: str, key: str) -> str:
-        d = modes[key]
-        return f"{n} {what}" + (f" (median {d:.2f} m from the goal)" if d is not None else "")
-
-    parts = [
-        part(modes["early_stop"], "early STOPs", "early_stop_median_distance_m"),
-        part(modes["timeout_colliding"], "time-outs colliding", "timeout_colliding_median_distance_m"),
-        part(modes["timeout_other"], "other time-outs", "timeout_other_median_distance_m"),
-    ]
+    parts = []
+    for mode, what in MODES:
+        d = modes[f"{mode}_median_distance_m"]
+        parts.append(f"{modes[mode]} {what}" + (f" (median {d:.2f} m from the goal)" if d is not None else ""))
     return f"{modes['failures']} failures: " + ", ".join(parts)
