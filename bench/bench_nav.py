@@ -24,7 +24,7 @@ from machine import machine  # noqa: E402  (bench/machine.py; scripts run from b
 from rollouts import expert_episode, steps_per_second  # noqa: E402
 
 import vla.envs as E  # noqa: E402
-from vla.policies.experts import NAV_EXPERTS, make_nav_expert  # noqa: E402
+from vla.policies.experts import NAV_EXPERTS, SEARCH_EXPERTS, make_nav_expert  # noqa: E402
 
 
 def env_speed(task: str, image_size: int, steps: int) -> dict:
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10_000, help="first expert seed (tests use other seeds)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument(
-        "--expert", default="shortest", choices=[e for e in NAV_EXPERTS if e != "explore"],
+        "--expert", default="shortest", choices=[e for e in NAV_EXPERTS if e not in SEARCH_EXPERTS],
         help="the teacher measured (vla collect --expert); the exploring one has its own tests",
     )  # fmt: skip
     parser.add_argument("--tasks", default=",".join(E.NAV_TASK_NAMES), help="comma list of navigation tasks")

@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from vla.policies.experts import NAV_EXPERTS
+
 REPORTED = ("episodes", "success_rate", "success_ci95", "spl", "spl_ci95", "softspl", "softspl_ci95")
 REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps", "failure_modes")
 TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
@@ -84,9 +86,9 @@ def main() -> None:
         help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
     )  # fmt: skip
     parser.add_argument(
-        "--expert", default="shortest", choices=["shortest", "clearance", "explore"],
+        "--expert", default="shortest", choices=NAV_EXPERTS,
         help="demonstration and DAgger teacher (vla collect --expert); clearance: keeps clear of furniture; "
-        "explore: objectnav/instructnav only",
+        "explore, explore-clearance: objectnav/instructnav only",
     )  # fmt: skip
     parser.add_argument(
         "--egomap", action=argparse.BooleanOptionalAction, default=False,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vla.errors import VlaUserError
+from vla.policies.experts import SEARCH_EXPERTS
 
 from .compaction import BackgroundCompactor
 from .config import CollectConfig
@@ -96,7 +97,7 @@ def collect(cfg: CollectConfig, *, block_episodes: int = BLOCK_EPISODES, progres
         )
     if cfg.expert != "shortest" and not is_navigation(tasks[0]):
         raise VlaUserError(f"--expert {cfg.expert} is a navigation teacher; drop it for --task {cfg.task}")
-    if cfg.expert == "explore":
+    if cfg.expert in SEARCH_EXPERTS:
         _object_search_only(tasks, f"--expert {cfg.expert} searches for objects", "use --expert shortest")
     if cfg.egomap and not is_navigation(tasks[0]):
         raise VlaUserError(

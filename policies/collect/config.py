@@ -36,12 +36,13 @@ class CollectConfig:
     """Navigation tasks only: probability that a step executes a random action while the recorded action
     stays the expert's label (DART). Demos then show how to recover from drift and collisions; 0.2-0.3
     makes cloned navigation policies far more robust. 0 records clean shortest paths."""
-    expert: Literal["shortest", "clearance", "explore"] = "shortest"
+    expert: Literal["shortest", "clearance", "explore", "explore-clearance"] = "shortest"
     """Navigation teacher: 'shortest' walks the privileged shortest path; 'clearance' the shortest path on a
     cost graph that keeps clear of walls and furniture where a small detour allows (Nav2's inflation cost;
     fewer collisions, SPL 0.94 instead of 0.97 on PointNav); 'explore' (objectnav, instructnav) visits the
     nearest unvisited room until it enters one holding the goal, then takes the shortest path: choices a
-    policy can learn from what it has seen, not from where the object is hidden."""
+    policy can learn from what it has seen, not from where the object is hidden (with --semantic-map, also
+    as soon as the map shows the goal); 'explore-clearance' searches as 'explore' along 'clearance' paths."""
     egomap: bool = False
     """Navigation tasks only: also record `observation.images.egomap`, a top-down map around the agent built
     from its own depth, GPS and compass (the memory of where it has been; envs/navigation/egomap.py)."""

@@ -103,6 +103,28 @@ def test_choices_before_the_goal_is_seen_do_not_depend_on_where_it_is():
     assert compared >= 50
 
 
+def test_with_the_semantic_map_the_goal_counts_as_seen_once_the_map_shows_it():
+    """The teacher never searches on while its own map shows the goal (its labels would walk away from a goal
+    in plain view), and the map does show goals before their room is entered."""
+    env = make_env("objectnav", image_size=IMAGE, split="test", semantic_map=True)
+    u = env.unwrapped
+    teacher = ExploringExpert(env)
+    before_room = 0  # steps heading for a goal the map showed before the same-room rule would have fired
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        room_rule = False
+        while True:
+            action = teacher.act(obs)
+            assert teacher.seen or not u.egomap.seen_goal.any(), f"seed {seed}: searching past a mapped goal"
+            room_rule |= u.house.room_at(u.pose.x, u.pose.y) in teacher.goal_rooms()
+            before_room += teacher.seen and not room_rule
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert info["success"], seed
+    assert before_room >= 50, before_room  # 164 on these seeds
+
+
 def test_exploring_teacher_refuses_pointnav():
     with pytest.raises(VlaUserError, match="shortest-path expert"):
         ExploringExpert(make_env("pointnav", image_size=16))
@@ -110,6 +132,9 @@ def test_exploring_teacher_refuses_pointnav():
         collect(
             CollectConfig(task="pointnav", out=Path("/nonexistent/x"), episodes=1, expert="explore"), progress=False
         )
+    with pytest.raises(VlaUserError, match="--expert explore-clearance searches for objects"):
+        collect(CollectConfig(task="pointnav", out=Path("/nonexistent/x"), episodes=1, expert="explore-clearance"),
+                progress=False)  # fmt: skip
     with pytest.raises(VlaUserError, match="unknown navigation expert"):
         make_nav_expert(make_env("objectnav", image_size=16), "oracle")
 
