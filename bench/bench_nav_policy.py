@@ -3,6 +3,10 @@ wall-clock budget, evaluate in unseen test-split houses, and print SR / SPL / So
 
     MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --out outputs/bench_nav_policy
     MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --tasks pointnav --train-minutes 10 --threads 1
+    MUJOCO_GL=egl .venv/bin/python bench/bench_nav_policy.py --tasks objectnav --recipe plain --expert explore
+
+--recipe best (the default) trains each task with its best measured setting (see --recipe in --help);
+--recipe plain is the shortest-path teacher on RGB + depth; a flag given explicitly overrides the recipe.
 
 Every stage is a `vla` command (collect, train, eval), so this measures exactly what users run. Training
 runs --dagger-rounds DAgger rounds inside its budget (`vla train --dagger-rounds`: the policy drives in
@@ -28,6 +32,25 @@ from vla.policies.experts import NAV_EXPERTS
 REPORTED = ("episodes", "success_rate", "success_ci95", "spl", "spl_ci95", "softspl", "softspl_ci95")
 REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps", "failure_modes")
 TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
+PLAIN = {"expert": "shortest", "egomap": False, "semantic_map": False, "cameras": None}
+SEARCH = {"expert": "explore-clearance", "egomap": False, "semantic_map": True, "cameras": "semantic_map"}
+RECIPES = {
+    # The benchmark's first defaults: shortest-path teacher, RGB + depth, no map.
+    "plain": {},
+    # The best measured setting per task (README: PointNav round 8; ObjectNav round 5, privileged semantics).
+    "best": {
+        "pointnav": {"expert": "clearance", "egomap": True, "semantic_map": False, "cameras": "depth,egomap"},
+        "objectnav": SEARCH,
+        "instructnav": SEARCH,
+    },
+}
+"""--recipe: per-task values of --expert, --egomap, --semantic-map and --cameras that were not given."""
+
+
+def task_settings(recipe: str, task: str, args: argparse.Namespace) -> dict:
+    """--expert / --egomap / --semantic-map / --cameras for one task: the flag where given, else the recipe's."""
+    base = RECIPES[recipe].get(task, PLAIN)
+    return {k: getattr(args, k) if getattr(args, k) is not None else base.get(k, PLAIN[k]) for k in PLAIN}
 
 
 def vla(*args: str) -> float:
@@ -86,22 +109,32 @@ def main() -> None:
         help="feed the policy its last k executed actions (vla train --action-history); 0 = reactive policy",
     )  # fmt: skip
     parser.add_argument(
-        "--expert", default="shortest", choices=NAV_EXPERTS,
+        "--recipe", default="best", choices=list(RECIPES),
+        help="per-task defaults for the four options below. best: the best measured setting per task "
+        "(pointnav: --expert clearance --egomap --cameras depth,egomap; objectnav, instructnav: --expert "
+        "explore-clearance --semantic-map --cameras semantic_map, a privileged sensor); plain: shortest-path "
+        "teacher, no map, all cameras (the benchmark's defaults before round 8)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--expert", default=None, choices=NAV_EXPERTS,
         help="demonstration and DAgger teacher (vla collect --expert); clearance: keeps clear of furniture; "
-        "explore, explore-clearance: objectnav/instructnav only",
+        "explore, explore-clearance: objectnav/instructnav only; default: from --recipe",
     )  # fmt: skip
     parser.add_argument(
-        "--egomap", action=argparse.BooleanOptionalAction, default=False,
-        help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
+        "--egomap", action=argparse.BooleanOptionalAction, default=None,
+        help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap); "
+        "default: from --recipe",
     )  # fmt: skip
     parser.add_argument(
-        "--semantic-map", action=argparse.BooleanOptionalAction, default=False,
+        "--semantic-map", action=argparse.BooleanOptionalAction, default=None,
         help="objectnav/instructnav: record the map plus where goal objects were seen, from ground-truth "
-        "segmentation (vla collect --semantic-map; privileged next to the RGB-D-only Habitat challenge)",
+        "segmentation (vla collect --semantic-map; privileged next to the RGB-D-only Habitat challenge); "
+        "default: from --recipe",
     )  # fmt: skip
     parser.add_argument(
-        "--cameras", default=None, help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: all"
-    )
+        "--cameras", default=None,
+        help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: from --recipe (plain: all)",
+    )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -119,11 +152,13 @@ def main() -> None:
     rows = {}
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         out = args.out / task
+        setting = task_settings(args.recipe, task, args)
+        print(f"{task}: " + ", ".join(f"{k}={v}" for k, v in setting.items()), flush=True)
         t_collect = vla(
             "collect", "--task", task, "--episodes", str(args.episodes), "--split", "train",
             "--action-type", args.action_type, "--image-size", str(args.image_size), "--seed", str(args.seed),
-            "--expert-noise", str(args.expert_noise), *(["--egomap"] if args.egomap else []),
-            *(["--semantic-map"] if args.semantic_map else []), "--expert", args.expert,
+            "--expert-noise", str(args.expert_noise), *(["--egomap"] if setting["egomap"] else []),
+            *(["--semantic-map"] if setting["semantic_map"] else []), "--expert", setting["expert"],
             "--out", str(out / "dataset"),
         )  # fmt: skip
         with LoadSampler() as load:
@@ -133,7 +168,7 @@ def main() -> None:
                 "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size),
                 "--seed", str(args.seed), "--dagger-rounds", str(args.dagger_rounds),
                 "--dagger-episodes", str(args.dagger_episodes), "--action-history", str(args.action_history),
-                *(["--cameras", args.cameras] if args.cameras else []), *threads,
+                *(["--cameras", setting["cameras"]] if setting["cameras"] else []), *threads,
             )  # fmt: skip
         ckpt = out / "train" / "checkpoints" / "last" / "pretrained_model"
         t_eval = vla(
@@ -150,10 +185,9 @@ def main() -> None:
             "demo_episodes": args.episodes,
             "expert_noise": args.expert_noise,
             "action_history": args.action_history,
-            "egomap": args.egomap,
-            "semantic_map": args.semantic_map,
-            "expert": args.expert,
-            "cameras": args.cameras or "all",
+            "recipe": args.recipe,
+            **setting,
+            "cameras": setting["cameras"] or "all",
             "train_frames": summary["frames"],
             "collect_minutes": round(t_collect / 60, 1),
             "train_minutes": round(summary["train_seconds"] / 60, 1),
