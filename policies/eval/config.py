@@ -43,6 +43,10 @@ class EvalConfig:
     """Categorical heads, decoding 'sample': nucleus size, 0 < p <= 1 (default: the checkpoint's)."""
     n_action_steps: int | None = None
     """Override actions executed per chunk (ensembling 'none')."""
+    turn_reversal: bool = True
+    """Navigation, discrete actions: --no-turn-reversal never executes TURN_RIGHT right after TURN_LEFT or the
+    reverse (the class is removed before decoding). The teachers almost never do it (4 of 512 turns), while a
+    reactive policy can flip between two headings until the episode times out."""
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads (default: all cores)."""

@@ -103,11 +103,34 @@ def _stack(observations: list[dict]) -> dict:
 
 
 def rollout_nav_task(
-    policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress=None, concurrent: bool = False
+    policy,
+    envs: list,
+    seeds: list[int],
+    n_action_steps: int,
+    videos: int,
+    progress=None,
+    concurrent: bool = False,
+    turn_reversal: bool = True,
 ) -> NavRollouts:
     """Run one episode per seed across `envs` (in lockstep); returns NavRollouts. `concurrent` steps the envs
-    from a thread each (env servers: their waits overlap); results are handled in env order either way."""
-    return _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress).run(concurrent)
+    from a thread each (env servers: their waits overlap); results are handled in env order either way.
+    `turn_reversal=False` (discrete actions) rules out the turn opposite to the one just executed."""
+    rollout = _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress)
+    rollout.turn_reversal = turn_reversal
+    return rollout.run(concurrent)
+
+
+def reversal_forbid(last_actions: list[int | None], n_classes: int):
+    """(B, n) bool: TURN_RIGHT where the last executed action was TURN_LEFT, and the reverse."""
+    import torch
+
+    from vla.envs.navigation.nav_env import TURN_LEFT, TURN_RIGHT
+
+    forbid = torch.zeros(len(last_actions), n_classes, dtype=torch.bool)
+    for row, last in enumerate(last_actions):
+        if last in (TURN_LEFT, TURN_RIGHT):
+            forbid[row, TURN_RIGHT if last == TURN_LEFT else TURN_LEFT] = True
+    return forbid
 
 
 class _LockstepRollout:
@@ -130,6 +153,8 @@ class _LockstepRollout:
         self.frames: list[list[np.ndarray] | None] = [None] * n
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
         self.history = ExecutedActions(n, action_history_of(policy))
+        self.turn_reversal = True
+        self.last_action: list[int | None] = [None] * n  # the discrete action each env executed last
 
     def start(self, i: int) -> None:
         """Reset env i into the next pending episode (or mark it idle)."""
@@ -141,6 +166,7 @@ class _LockstepRollout:
         self.obs[i], _ = self.envs[i].reset(seed=seed)
         self.queues[i].reset()
         self.history.reset(i)
+        self.last_action[i] = None
         self.steps[i] = 0
         self.frames[i] = [video_frame(_stack([self.obs[i]]), 0)] if ep < self.videos else None
 
@@ -159,6 +185,7 @@ class _LockstepRollout:
                 for i, a in zip(active, actions, strict=True):
                     if self.discrete[i]:
                         self.history.push(i, a)
+                        self.last_action[i] = a
                 if pool is None:
                     outcomes = [self.envs[i].step(a) for i, a in zip(active, actions, strict=True)]
                 else:
@@ -188,7 +215,12 @@ class _LockstepRollout:
         self.history.add_to(batch, need)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            chunks = self.policy.predict_action_chunk(batch)
+            if self.turn_reversal:
+                chunks = self.policy.predict_action_chunk(batch)
+            else:
+                last = [self.last_action[i] for i in need]
+                forbid = reversal_forbid(last, self.policy.config.num_discrete_actions)
+                chunks = self.policy.predict_action_chunk(batch, forbid=forbid)
         self.result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
         self.result.chunk_batch_sizes.append(len(need))
         for j, i in enumerate(need):
@@ -353,6 +385,11 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     if not (1 <= n_action_steps <= pc.chunk_size):
         raise VlaUserError(f"--n-action-steps must be in 1..{pc.chunk_size}")
     action_type = env_action_type(pc)
+    if not cfg.turn_reversal and (action_type != "discrete" or not hasattr(pc.head, "decoding") or n_action_steps != 1):
+        raise VlaUserError(
+            "--no-turn-reversal rules out a turn before decoding: it needs a discrete-action categorical head "
+            "(e.g. vla-categorical) executing one action per chunk (--n-action-steps 1)"
+        )
     h, w = pc.image_size
     servers = remote_envs(cfg, pc, action_type) if remote else None  # checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
@@ -366,6 +403,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         "action_type": action_type,
         "n_action_steps": n_action_steps,
         **({"decoding": decoding} if decoding else {}),
+        **({} if cfg.turn_reversal else {"turn_reversal": "ruled out (--no-turn-reversal)"}),
         "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
         "of the mean (10,000 resamples, seed 0)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
@@ -390,7 +428,9 @@ def run_nav_eval(cfg: EvalConfig) -> int:
             )
         seeds = [cfg.seed + i for i in range(cfg.episodes)]
         with tqdm(total=cfg.episodes, desc=f"eval {task}", unit="ep") as bar:
-            r = rollout_nav_task(policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote)
+            r = rollout_nav_task(
+                policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote, turn_reversal=cfg.turn_reversal
+            )
         obs, _ = envs[0].reset(seed=cfg.seed + 10**6)
         latency = batch1_latency_ms(policy, _stack([obs]), obs[TASK])
         for env in envs:

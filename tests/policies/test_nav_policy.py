@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -20,6 +21,7 @@ from vla.envs.navigation.nav_env import MOVE_FORWARD, OBS_IMAGE_DEPTH, OBS_IMAGE
 from vla.errors import VlaUserError
 from vla.policies.collect.command import collect
 from vla.policies.collect.config import CollectConfig
+from vla.policies.eval.decoding import apply_decoding
 from vla.policies.eval.navigation import rollout_nav_task, summarize
 from vla.policies.train.command import run_train
 from vla.policies.train.config import TrainConfig
@@ -183,6 +185,58 @@ def test_decoding_override_on_a_continuous_head_is_one_line_error(tmp_path_facto
     r = eval_cli(ckpt, tmp_path / "eval", "--decoding", "sample")
     assert r.returncode == 2 and "apply to the categorical head" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
+    r = eval_cli(ckpt, tmp_path / "eval", "--no-turn-reversal")
+    assert r.returncode == 2 and "discrete-action categorical head" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
+
+
+def reversals(actions: list[int]) -> int:
+    return sum({a, b} == {TURN_LEFT, TURN_RIGHT} for a, b in zip(actions, actions[1:], strict=False))
+
+
+class RecordActions(gym.Wrapper):
+    def __init__(self, env):
+        super().__init__(env)
+        self.episodes: list[list[int]] = []
+
+    def reset(self, **kwargs):
+        self.episodes.append([])
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.episodes[-1].append(int(action))
+        return self.env.step(action)
+
+
+def test_no_turn_reversal_never_turns_straight_back(pointnav_checkpoint, tmp_path):
+    """With the rule, TURN_RIGHT never follows TURN_LEFT nor the reverse; without it, a near-uniform sampler
+    turns back often. The rule only removes that class: an all-forbidden row decodes as if unmasked."""
+    policy = load_policy(pointnav_checkpoint)
+    apply_decoding(policy, "sample", 3.0)  # close to uniform over the 4 actions
+    counts, steps = {}, {}
+    for allowed in (True, False):
+        torch.manual_seed(0)
+        envs = [RecordActions(make_env("pointnav", image_size=IMAGE, split="test", max_steps=60)) for _ in range(2)]
+        rollout_nav_task(policy, envs, list(range(21, 61)), n_action_steps=1, videos=0, turn_reversal=allowed)
+        episodes = [e for env in envs for e in env.episodes if e]
+        counts[allowed], steps[allowed] = sum(map(reversals, episodes)), sum(map(len, episodes))
+    assert counts[False] == 0 and steps[False] >= 60, (counts, steps)
+    assert counts[True] >= 5, (counts, steps)  # chance reversals (near-uniform: STOP ends episodes early)
+
+    apply_decoding(policy, "argmax", None)
+    env = make_env("pointnav", image_size=IMAGE, split="test")
+    obs, _ = env.reset(seed=3)
+    best = int(policy.predict_action_chunk(obs)[0, 0, 0])
+    only_best = torch.zeros(1, 4, dtype=torch.bool)
+    only_best[0, best] = True
+    assert int(policy.predict_action_chunk(obs, forbid=only_best)[0, 0, 0]) != best
+    every = torch.ones(1, 4, dtype=torch.bool)
+    assert int(policy.predict_action_chunk(obs, forbid=every)[0, 0, 0]) == best
+    with pytest.raises(VlaUserError, match="forbid has shape"):
+        policy.predict_action_chunk(obs, forbid=torch.zeros(1, 3, dtype=torch.bool))
+    r = eval_cli(pointnav_checkpoint, tmp_path / "rule", "--no-turn-reversal")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "rule" / "report.json").read_text())["turn_reversal"].startswith("ruled out")
 
 
 class GreedyPointGoal:

@@ -54,12 +54,24 @@ class CategoricalHead(QueryDecoderHead):
         return loss, {"loss": loss_value, "accuracy": accuracy_value}
 
     @torch.no_grad()
-    def sample(self, cond: BackboneOutput, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, cond: BackboneOutput, noise: torch.Tensor | None = None, forbid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, H, n) normalized one-hot: +1 for the decoded class, -1 elsewhere.
 
         decoding='sample' draws by Gumbel-max; a given standard-normal `noise` (B, H, n) is mapped to the
-        Gumbel noise through its CDF, so sampling is deterministic given it. Argmax ignores `noise`."""
+        Gumbel noise through its CDF, so sampling is deterministic given it. Argmax ignores `noise`.
+        `forbid` (B, n) bool removes classes from the chunk's first step (the one executed next); a row that
+        forbids every class is ignored."""
         logits = self.logits(cond)
+        if forbid is not None:
+            if forbid.shape != (logits.shape[0], logits.shape[-1]):
+                raise VlaUserError(
+                    f"forbid has shape {tuple(forbid.shape)}; expected ({logits.shape[0]}, {logits.shape[-1]})"
+                )
+            keep_all = forbid.all(-1, keepdim=True)
+            first = logits[:, 0].masked_fill(forbid.to(torch.bool) & ~keep_all, float("-inf"))
+            logits = torch.cat([first[:, None], logits[:, 1:]], dim=1)
         if self.config.decoding == "sample":
             if noise is None:
                 u = torch.rand_like(logits)
