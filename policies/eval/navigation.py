@@ -115,9 +115,7 @@ def rollout_nav_task(
     """Run one episode per seed across `envs` (in lockstep); returns NavRollouts. `concurrent` steps the envs
     from a thread each (env servers: their waits overlap); results are handled in env order either way.
     `turn_reversal=False` (discrete actions) rules out the turn opposite to the one just executed."""
-    rollout = _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress)
-    rollout.turn_reversal = turn_reversal
-    return rollout.run(concurrent)
+    return _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress, turn_reversal).run(concurrent)
 
 
 def reversal_forbid(last_actions: list[int | None], n_classes: int):
@@ -136,7 +134,9 @@ def reversal_forbid(last_actions: list[int | None], n_classes: int):
 class _LockstepRollout:
     """Per-env episode state for rollout_nav_task; the policy is batched across envs that need a chunk."""
 
-    def __init__(self, policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress):
+    def __init__(
+        self, policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress, turn_reversal: bool
+    ):
         from gymnasium import spaces
 
         from vla.policy.ensembling import ChunkQueue
@@ -153,7 +153,7 @@ class _LockstepRollout:
         self.frames: list[list[np.ndarray] | None] = [None] * n
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
         self.history = ExecutedActions(n, action_history_of(policy))
-        self.turn_reversal = True
+        self.turn_reversal = turn_reversal
         self.last_action: list[int | None] = [None] * n  # the discrete action each env executed last
 
     def start(self, i: int) -> None:
