@@ -32,23 +32,28 @@ from vla.policies.experts import NAV_EXPERTS
 REPORTED = ("episodes", "success_rate", "success_ci95", "spl", "spl_ci95", "softspl", "softspl_ci95")
 REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episode", "mean_steps", "failure_modes")
 TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
-PLAIN = {"expert": "shortest", "egomap": False, "semantic_map": False, "cameras": None}
+PLAIN = {
+    "expert": "shortest", "egomap": False, "semantic_map": False, "cameras": None,
+    "turn_reversal": True, "stop_threshold": 0.0,
+}  # fmt: skip
 SEARCH = {"expert": "explore-clearance", "egomap": False, "semantic_map": True, "cameras": "semantic_map"}
+# Eval decoding rules measured on ObjectNav (README: ObjectNav round 5, "STOP threshold chosen on val houses").
+SEARCH_RULES = {"turn_reversal": False, "stop_threshold": 0.45}
 RECIPES = {
     # The benchmark's first defaults: shortest-path teacher, RGB + depth, no map.
     "plain": {},
     # The best measured setting per task (README: PointNav round 8; ObjectNav round 5, privileged semantics).
     "best": {
         "pointnav": {"expert": "clearance", "egomap": True, "semantic_map": False, "cameras": "depth,egomap"},
-        "objectnav": SEARCH,
+        "objectnav": SEARCH | SEARCH_RULES,
         "instructnav": SEARCH,
     },
 }
-"""--recipe: per-task values of --expert, --egomap, --semantic-map and --cameras that were not given."""
+"""--recipe: per-task values of the options in PLAIN (--expert ... --stop-threshold) that were not given."""
 
 
 def task_settings(recipe: str, task: str, args: argparse.Namespace) -> dict:
-    """--expert / --egomap / --semantic-map / --cameras for one task: the flag where given, else the recipe's."""
+    """The options in PLAIN for one task: the flag where given, else the recipe's, else PLAIN's."""
     base = RECIPES[recipe].get(task, PLAIN)
     return {k: getattr(args, k) if getattr(args, k) is not None else base.get(k, PLAIN[k]) for k in PLAIN}
 
@@ -110,10 +115,11 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--recipe", default="best", choices=list(RECIPES),
-        help="per-task defaults for the four options below. best: the best measured setting per task "
+        help="per-task defaults for the six options below. best: the best measured setting per task "
         "(pointnav: --expert clearance --egomap --cameras depth,egomap; objectnav, instructnav: --expert "
-        "explore-clearance --semantic-map --cameras semantic_map, a privileged sensor); plain: shortest-path "
-        "teacher, no map, all cameras (the benchmark's defaults before round 8)",
+        "explore-clearance --semantic-map --cameras semantic_map, a privileged sensor; objectnav evaluated "
+        "with --no-turn-reversal --stop-threshold 0.45); plain: shortest-path teacher, no map, all cameras, no "
+        "decoding rules (the benchmark's defaults before round 8)",
     )  # fmt: skip
     parser.add_argument(
         "--expert", default=None, choices=NAV_EXPERTS,
@@ -134,6 +140,15 @@ def main() -> None:
     parser.add_argument(
         "--cameras", default=None,
         help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: from --recipe (plain: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--turn-reversal", action=argparse.BooleanOptionalAction, default=None,
+        help="eval: --no-turn-reversal never turns straight back (vla eval --no-turn-reversal); default: from --recipe",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stop-threshold", type=float, default=None,
+        help="eval: STOP only where the policy gives it at least this probability (vla eval --stop-threshold; "
+        "0 = off); default: from --recipe",
     )  # fmt: skip
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
@@ -175,6 +190,8 @@ def main() -> None:
             "eval", "--checkpoint", str(ckpt), "--task", task, "--split", "test",
             "--episodes", str(args.eval_episodes), "--n-action-steps", str(args.n_action_steps),
             "--num-envs", str(args.num_envs), "--out", str(out / "eval"), *threads,
+            *([] if setting["turn_reversal"] else ["--no-turn-reversal"]),
+            "--stop-threshold", str(setting["stop_threshold"]),
         )  # fmt: skip
         full_report = json.loads((out / "eval" / "report.json").read_text())
         report = full_report["tasks"][task]

@@ -47,6 +47,10 @@ class EvalConfig:
     """Navigation, discrete actions: --no-turn-reversal never executes TURN_RIGHT right after TURN_LEFT or the
     reverse (the class is removed before decoding). The teachers almost never do it (4 of 512 turns), while a
     reactive policy can flip between two headings until the episode times out."""
+    stop_threshold: float = 0.0
+    """Navigation, discrete actions: STOP is decoded only where the policy gives it at least this probability
+    (softmax at temperature 1); below it, STOP is removed before decoding and the agent keeps moving. Sampling
+    at temperature 0.5 otherwise draws an unlikely STOP now and then, which ends the episode (0 = off)."""
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads (default: all cores)."""

@@ -111,11 +111,25 @@ def rollout_nav_task(
     progress=None,
     concurrent: bool = False,
     turn_reversal: bool = True,
+    stop_threshold: float = 0.0,
 ) -> NavRollouts:
     """Run one episode per seed across `envs` (in lockstep); returns NavRollouts. `concurrent` steps the envs
     from a thread each (env servers: their waits overlap); results are handled in env order either way.
-    `turn_reversal=False` (discrete actions) rules out the turn opposite to the one just executed."""
-    return _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress, turn_reversal).run(concurrent)
+    Discrete actions: `turn_reversal=False` rules out the turn opposite to the one just executed, and
+    `stop_threshold` > 0 rules out STOP wherever the policy gives it a lower probability."""
+    rollout = _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress, turn_reversal, stop_threshold)
+    return rollout.run(concurrent)
+
+
+def stop_floor(stop_threshold: float, n_classes: int):
+    """(n,) per-action probability floor for predict_action_chunk(min_prob=...): STOP's is the threshold."""
+    import torch
+
+    from vla.envs.navigation.nav_env import STOP
+
+    floor = torch.zeros(n_classes)
+    floor[STOP] = stop_threshold
+    return floor
 
 
 def reversal_forbid(last_actions: list[int | None], n_classes: int):
@@ -135,7 +149,15 @@ class _LockstepRollout:
     """Per-env episode state for rollout_nav_task; the policy is batched across envs that need a chunk."""
 
     def __init__(
-        self, policy, envs: list, seeds: list[int], n_action_steps: int, videos: int, progress, turn_reversal: bool
+        self,
+        policy,
+        envs: list,
+        seeds: list[int],
+        n_action_steps: int,
+        videos: int,
+        progress,
+        turn_reversal: bool,
+        stop_threshold: float,
     ):
         from gymnasium import spaces
 
@@ -154,6 +176,8 @@ class _LockstepRollout:
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
         self.history = ExecutedActions(n, action_history_of(policy))
         self.turn_reversal = turn_reversal
+        n_classes = getattr(getattr(policy, "config", None), "num_discrete_actions", None)
+        self.min_prob = stop_floor(stop_threshold, n_classes) if stop_threshold > 0 else None
         self.last_action: list[int | None] = [None] * n  # the discrete action each env executed last
 
     def start(self, i: int) -> None:
@@ -214,13 +238,14 @@ class _LockstepRollout:
         batch[TASK] = [self.obs[i][TASK] for i in need]
         self.history.add_to(batch, need)
         t0 = time.perf_counter()
+        rules = {}  # decoding rules; a plain call otherwise (stand-in policies take only the observation)
+        if not self.turn_reversal:
+            last = [self.last_action[i] for i in need]
+            rules["forbid"] = reversal_forbid(last, self.policy.config.num_discrete_actions)
+        if self.min_prob is not None:
+            rules["min_prob"] = self.min_prob
         with torch.inference_mode():
-            if self.turn_reversal:
-                chunks = self.policy.predict_action_chunk(batch)
-            else:
-                last = [self.last_action[i] for i in need]
-                forbid = reversal_forbid(last, self.policy.config.num_discrete_actions)
-                chunks = self.policy.predict_action_chunk(batch, forbid=forbid)
+            chunks = self.policy.predict_action_chunk(batch, **rules)
         self.result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
         self.result.chunk_batch_sizes.append(len(need))
         for j, i in enumerate(need):
@@ -385,9 +410,16 @@ def run_nav_eval(cfg: EvalConfig) -> int:
     if not (1 <= n_action_steps <= pc.chunk_size):
         raise VlaUserError(f"--n-action-steps must be in 1..{pc.chunk_size}")
     action_type = env_action_type(pc)
-    if not cfg.turn_reversal and (action_type != "discrete" or not hasattr(pc.head, "decoding") or n_action_steps != 1):
+    if not 0.0 <= cfg.stop_threshold < 1.0:
+        raise VlaUserError(f"--stop-threshold must be in [0, 1) (got {cfg.stop_threshold}); 0 turns it off")
+    rules = [
+        flag
+        for flag, on in (("--no-turn-reversal", not cfg.turn_reversal), ("--stop-threshold", cfg.stop_threshold > 0))
+        if on
+    ]
+    if rules and (action_type != "discrete" or not hasattr(pc.head, "decoding") or n_action_steps != 1):
         raise VlaUserError(
-            "--no-turn-reversal rules out a turn before decoding: it needs a discrete-action categorical head "
+            f"{' and '.join(rules)} rule out actions before decoding: they need a discrete-action categorical head "
             "(e.g. vla-categorical) executing one action per chunk (--n-action-steps 1)"
         )
     h, w = pc.image_size
@@ -404,6 +436,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         "n_action_steps": n_action_steps,
         **({"decoding": decoding} if decoding else {}),
         **({} if cfg.turn_reversal else {"turn_reversal": "ruled out (--no-turn-reversal)"}),
+        **({"stop_threshold": cfg.stop_threshold} if cfg.stop_threshold > 0 else {}),
         "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
         "of the mean (10,000 resamples, seed 0)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
@@ -429,8 +462,9 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         seeds = [cfg.seed + i for i in range(cfg.episodes)]
         with tqdm(total=cfg.episodes, desc=f"eval {task}", unit="ep") as bar:
             r = rollout_nav_task(
-                policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote, turn_reversal=cfg.turn_reversal
-            )
+                policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote,
+                turn_reversal=cfg.turn_reversal, stop_threshold=cfg.stop_threshold,
+            )  # fmt: skip
         obs, _ = envs[0].reset(seed=cfg.seed + 10**6)
         latency = batch1_latency_ms(policy, _stack([obs]), obs[TASK])
         for env in envs:

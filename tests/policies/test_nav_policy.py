@@ -185,9 +185,10 @@ def test_decoding_override_on_a_continuous_head_is_one_line_error(tmp_path_facto
     r = eval_cli(ckpt, tmp_path / "eval", "--decoding", "sample")
     assert r.returncode == 2 and "apply to the categorical head" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
-    r = eval_cli(ckpt, tmp_path / "eval", "--no-turn-reversal")
-    assert r.returncode == 2 and "discrete-action categorical head" in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
+    for rule in (["--no-turn-reversal"], ["--stop-threshold", "0.3"]):
+        r = eval_cli(ckpt, tmp_path / "eval", *rule)
+        assert r.returncode == 2 and "discrete-action categorical head" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
 
 
 def reversals(actions: list[int]) -> int:
@@ -237,6 +238,65 @@ def test_no_turn_reversal_never_turns_straight_back(pointnav_checkpoint, tmp_pat
     r = eval_cli(pointnav_checkpoint, tmp_path / "rule", "--no-turn-reversal")
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "rule" / "report.json").read_text())["turn_reversal"].startswith("ruled out")
+
+
+class RecordStops(gym.Wrapper):
+    """Keeps the observation every STOP was decoded from."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.stop_obs: list[dict] = []
+        self.last: dict | None = None
+
+    def reset(self, **kwargs):
+        self.last, info = self.env.reset(**kwargs)
+        return self.last, info
+
+    def step(self, action):
+        if int(action) == STOP:
+            self.stop_obs.append(self.last)
+        out = self.env.step(action)
+        self.last = out[0]
+        return out
+
+
+def stop_probability(policy, obs: dict) -> float:
+    """The policy's probability of STOP for the next action (softmax at temperature 1)."""
+    with torch.inference_mode():
+        return float(policy.head.logits(policy.encode(obs))[0, 0].float().softmax(-1)[STOP])
+
+
+def test_stop_threshold_only_stops_where_stop_is_likely(pointnav_checkpoint, tmp_path):
+    """--stop-threshold t: every executed STOP had probability >= t; without it, a near-uniform sampler stops
+    where STOP is less likely than t. A floor no class meets decodes as if unmasked."""
+    policy = load_policy(pointnav_checkpoint)
+    apply_decoding(policy, "sample", 3.0)
+    env = make_env("pointnav", image_size=IMAGE, split="test")
+    t = float(np.median([stop_probability(policy, env.reset(seed=s)[0]) for s in range(30, 40)]))
+    stops = {}
+    for threshold in (0.0, t):
+        torch.manual_seed(0)
+        envs = [RecordStops(make_env("pointnav", image_size=IMAGE, split="test", max_steps=40)) for _ in range(2)]
+        rollout_nav_task(policy, envs, list(range(21, 41)), n_action_steps=1, videos=0, stop_threshold=threshold)
+        stops[threshold] = [stop_probability(policy, o) for e in envs for o in e.stop_obs]
+    assert sum(p < t for p in stops[0.0]) >= 3, (t, stops[0.0])
+    assert len(stops[t]) >= 1 and min(stops[t]) >= t - 1e-5, (t, stops[t])
+
+    apply_decoding(policy, "argmax", None)
+    obs, _ = env.reset(seed=3)
+    best = int(policy.predict_action_chunk(obs)[0, 0, 0])
+    floor = torch.zeros(4)
+    floor[best] = 1.0
+    assert int(policy.predict_action_chunk(obs, min_prob=floor)[0, 0, 0]) != best
+    assert int(policy.predict_action_chunk(obs, min_prob=torch.ones(4))[0, 0, 0]) == best
+    with pytest.raises(VlaUserError, match="min_prob has shape"):
+        policy.predict_action_chunk(obs, min_prob=torch.zeros(3))
+    r = eval_cli(pointnav_checkpoint, tmp_path / "rule", "--stop-threshold", "0.3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "rule" / "report.json").read_text())["stop_threshold"] == 0.3
+    r = eval_cli(pointnav_checkpoint, tmp_path / "bad", "--stop-threshold", "1.5")
+    assert r.returncode == 2 and "--stop-threshold must be in [0, 1)" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
 
 
 class GreedyPointGoal:

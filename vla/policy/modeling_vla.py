@@ -401,19 +401,24 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def predict_action_chunk(
-        self, obs: dict[str, Any], noise: torch.Tensor | None = None, forbid: torch.Tensor | None = None
+        self,
+        obs: dict[str, Any],
+        noise: torch.Tensor | None = None,
+        forbid: torch.Tensor | None = None,
+        min_prob: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, H, A) actions in env units. `noise` (B, H, action_dim) makes generative heads deterministic.
 
         Discrete action spaces return (B, H, 1): the index of the largest of the head's n one-hot scores.
-        `forbid` (B, n) bool (categorical heads only) rules actions out of the chunk's first step."""
+        Categorical heads only: `forbid` (B, n) bool rules actions out of the chunk's first step, and so does
+        `min_prob` (n,) for each action whose predicted probability there is below its floor."""
         cond = self.encode(obs)
-        if forbid is None:
+        if forbid is None and min_prob is None:
             sampled = self.head.sample(cond, noise=noise)
         elif self.config.num_discrete_actions is None or not hasattr(self.head.config, "decoding"):
             raise VlaUserError("forbidding actions needs a discrete-action categorical head (e.g. vla-categorical)")
         else:
-            sampled = self.head.sample(cond, noise=noise, forbid=forbid)
+            sampled = self.head.sample(cond, noise=noise, forbid=forbid, min_prob=min_prob)
         actions = self.normalizer.unnormalize_action(sampled)
         if self.config.num_discrete_actions is not None:
             return actions.argmax(-1, keepdim=True).float()

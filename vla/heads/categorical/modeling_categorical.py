@@ -55,15 +55,25 @@ class CategoricalHead(QueryDecoderHead):
 
     @torch.no_grad()
     def sample(
-        self, cond: BackboneOutput, noise: torch.Tensor | None = None, forbid: torch.Tensor | None = None
+        self,
+        cond: BackboneOutput,
+        noise: torch.Tensor | None = None,
+        forbid: torch.Tensor | None = None,
+        min_prob: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, H, n) normalized one-hot: +1 for the decoded class, -1 elsewhere.
 
         decoding='sample' draws by Gumbel-max; a given standard-normal `noise` (B, H, n) is mapped to the
         Gumbel noise through its CDF, so sampling is deterministic given it. Argmax ignores `noise`.
-        `forbid` (B, n) bool removes classes from the chunk's first step (the one executed next); a row that
-        forbids every class is ignored."""
+        `forbid` (B, n) bool removes classes from the chunk's first step (the one executed next); so does
+        `min_prob` (n,) for every class whose predicted probability there (softmax at temperature 1) is below its
+        floor. A row that would lose every class keeps them all."""
         logits = self.logits(cond)
+        if min_prob is not None:
+            if min_prob.shape != (logits.shape[-1],):
+                raise VlaUserError(f"min_prob has shape {tuple(min_prob.shape)}; expected ({logits.shape[-1]},)")
+            unlikely = logits[:, 0].float().softmax(-1) < min_prob.to(logits.device)
+            forbid = unlikely if forbid is None else forbid.to(torch.bool) | unlikely
         if forbid is not None:
             if forbid.shape != (logits.shape[0], logits.shape[-1]):
                 raise VlaUserError(
