@@ -50,6 +50,34 @@ RECIPES = {
     },
 }
 """--recipe: per-task values of the options in PLAIN (--expert ... --stop-threshold) that were not given."""
+ON_OFF = argparse.BooleanOptionalAction
+RECIPE_FLAGS = {
+    "--expert": {
+        "choices": NAV_EXPERTS,
+        "help": "demonstration and DAgger teacher (vla collect --expert); clearance: keeps clear of furniture; "
+        "explore, explore-clearance: objectnav/instructnav only",
+    },
+    "--egomap": {
+        "action": ON_OFF,
+        "help": "record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap)",
+    },
+    "--semantic-map": {
+        "action": ON_OFF,
+        "help": "objectnav/instructnav: record the map plus where goal objects were seen, from ground-truth "
+        "segmentation (vla collect --semantic-map; privileged next to the RGB-D-only Habitat challenge)",
+    },
+    "--cameras": {"help": "cameras to train on (vla train --cameras), e.g. depth,egomap; plain recipe: all"},
+    "--turn-reversal": {
+        "action": ON_OFF,
+        "help": "eval: --no-turn-reversal never turns straight back (vla eval --no-turn-reversal)",
+    },
+    "--stop-threshold": {
+        "type": float,
+        "help": "eval: STOP only where the policy gives it at least this probability (vla eval --stop-threshold; "
+        "0 = off)",
+    },
+}
+"""The options --recipe fills in (argparse keywords; default None = take the recipe's)."""
 
 
 def task_settings(recipe: str, task: str, args: argparse.Namespace) -> dict:
@@ -91,7 +119,7 @@ class LoadSampler:
         return {"mean": round(sum(s) / len(s), 2), "min": round(min(s), 2), "max": round(max(s), 2)}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_nav_policy"))
     parser.add_argument("--tasks", default="pointnav,objectnav", help="comma list of navigation tasks")
@@ -121,35 +149,8 @@ def main() -> None:
         "with --no-turn-reversal --stop-threshold 0.45); plain: shortest-path teacher, no map, all cameras, no "
         "decoding rules (the benchmark's defaults before round 8)",
     )  # fmt: skip
-    parser.add_argument(
-        "--expert", default=None, choices=NAV_EXPERTS,
-        help="demonstration and DAgger teacher (vla collect --expert); clearance: keeps clear of furniture; "
-        "explore, explore-clearance: objectnav/instructnav only; default: from --recipe",
-    )  # fmt: skip
-    parser.add_argument(
-        "--egomap", action=argparse.BooleanOptionalAction, default=None,
-        help="record and read the egocentric top-down map built from depth + GPS/compass (vla collect --egomap); "
-        "default: from --recipe",
-    )  # fmt: skip
-    parser.add_argument(
-        "--semantic-map", action=argparse.BooleanOptionalAction, default=None,
-        help="objectnav/instructnav: record the map plus where goal objects were seen, from ground-truth "
-        "segmentation (vla collect --semantic-map; privileged next to the RGB-D-only Habitat challenge); "
-        "default: from --recipe",
-    )  # fmt: skip
-    parser.add_argument(
-        "--cameras", default=None,
-        help="cameras to train on (vla train --cameras), e.g. depth,egomap; default: from --recipe (plain: all)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--turn-reversal", action=argparse.BooleanOptionalAction, default=None,
-        help="eval: --no-turn-reversal never turns straight back (vla eval --no-turn-reversal); default: from --recipe",
-    )  # fmt: skip
-    parser.add_argument(
-        "--stop-threshold", type=float, default=None,
-        help="eval: STOP only where the policy gives it at least this probability (vla eval --stop-threshold; "
-        "0 = off); default: from --recipe",
-    )  # fmt: skip
+    for flag, options in RECIPE_FLAGS.items():
+        parser.add_argument(flag, default=None, **options | {"help": options["help"] + "; default: from --recipe"})
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--train-minutes", type=float, default=60.0, help="wall-clock training budget per task")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; the minute budget stops first")
@@ -160,7 +161,11 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = ["--threads", str(args.threads)] if args.threads else []
