@@ -34,7 +34,7 @@ REPORTED += ("distance_to_goal", "distance_to_goal_ci95", "collisions_per_episod
 TARGETS = {"pointnav": {"success_rate": 0.90, "spl": 0.75}, "objectnav": {"success_rate": 0.60}}
 PLAIN = {
     "expert": "shortest", "egomap": False, "semantic_map": False, "cameras": None,
-    "turn_reversal": True, "stop_threshold": 0.0,
+    "turn_reversal": True, "stop_threshold": 0.0, "stuck_recovery": False,
 }  # fmt: skip
 SEARCH = {"expert": "explore-clearance", "egomap": False, "semantic_map": True, "cameras": "semantic_map"}
 # Eval decoding rules measured on ObjectNav (README: ObjectNav round 5, "STOP threshold chosen on val houses").
@@ -75,6 +75,11 @@ RECIPE_FLAGS = {
         "type": float,
         "help": "eval: STOP only where the policy gives it at least this probability (vla eval --stop-threshold; "
         "0 = off)",
+    },
+    "--stuck-recovery": {
+        "action": ON_OFF,
+        "help": "eval: turn instead of driving forward again after a MOVE_FORWARD that left the agent in place "
+        "(vla eval --stuck-recovery)",
     },
 }
 """The options --recipe fills in (argparse keywords; default None = take the recipe's)."""
@@ -143,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--recipe", default="best", choices=list(RECIPES),
-        help="per-task defaults for the six options below. best: the best measured setting per task "
+        help="per-task defaults for the seven options below. best: the best measured setting per task "
         "(pointnav: --expert clearance --egomap --cameras depth,egomap; objectnav, instructnav: --expert "
         "explore-clearance --semantic-map --cameras semantic_map, a privileged sensor; objectnav evaluated "
         "with --no-turn-reversal --stop-threshold 0.45); plain: shortest-path teacher, no map, all cameras, no "
@@ -197,6 +202,7 @@ def main() -> None:
             "--num-envs", str(args.num_envs), "--out", str(out / "eval"), *threads,
             *([] if setting["turn_reversal"] else ["--no-turn-reversal"]),
             "--stop-threshold", str(setting["stop_threshold"]),
+            *(["--stuck-recovery"] if setting["stuck_recovery"] else []),
         )  # fmt: skip
         full_report = json.loads((out / "eval" / "report.json").read_text())
         report = full_report["tasks"][task]

@@ -44,10 +44,10 @@ def run_eval(cfg: EvalConfig) -> int:
         return run_nav_eval(cfg)
     if cfg.env_address is not None:
         raise VlaUserError("--env-address is for the navigation tasks (e.g. --task pointnav against a Habitat server)")
-    if not cfg.turn_reversal or cfg.stop_threshold:
+    if not cfg.turn_reversal or cfg.stop_threshold or cfg.stuck_recovery:
         raise VlaUserError(
-            "--no-turn-reversal and --stop-threshold are for the navigation tasks' discrete actions; drop them for "
-            "the tabletop"
+            "--no-turn-reversal, --stop-threshold and --stuck-recovery are for the navigation tasks' discrete "
+            "actions; drop them for the tabletop"
         )
     if cfg.split not in ("train", "heldout"):
         raise VlaUserError(f"--split {cfg.split} is for the navigation tasks; tabletop tasks use train or heldout")

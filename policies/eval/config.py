@@ -51,6 +51,10 @@ class EvalConfig:
     """Navigation, discrete actions: STOP is decoded only where the policy gives it at least this probability
     (softmax at temperature 1); below it, STOP is removed before decoding and the agent keeps moving. Sampling
     at temperature 0.5 otherwise draws an unlikely STOP now and then, which ends the episode (0 = off)."""
+    stuck_recovery: bool = False
+    """Navigation, discrete actions: after a MOVE_FORWARD that moved the agent's GPS less than 5 cm (it is pressed
+    against an obstacle), MOVE_FORWARD is removed for the next step, so the agent turns away instead of pushing
+    until the time limit: a minimal recovery behaviour (cf. Nav2's). Reads the observation's GPS only."""
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads (default: all cores)."""

@@ -11,7 +11,9 @@ path in green) and MP4s of the first episodes (RGB | depth side by side).
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import os
 import platform
 import time
@@ -112,13 +114,28 @@ def rollout_nav_task(
     concurrent: bool = False,
     turn_reversal: bool = True,
     stop_threshold: float = 0.0,
+    stuck_recovery: bool = False,
 ) -> NavRollouts:
     """Run one episode per seed across `envs` (in lockstep); returns NavRollouts. `concurrent` steps the envs
     from a thread each (env servers: their waits overlap); results are handled in env order either way.
-    Discrete actions: `turn_reversal=False` rules out the turn opposite to the one just executed, and
-    `stop_threshold` > 0 rules out STOP wherever the policy gives it a lower probability."""
-    rollout = _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress, turn_reversal, stop_threshold)
-    return rollout.run(concurrent)
+    Discrete actions: `turn_reversal=False` rules out the turn opposite to the one just executed,
+    `stop_threshold` > 0 rules out STOP wherever the policy gives it a lower probability, and
+    `stuck_recovery` rules out MOVE_FORWARD right after one that left the agent in place."""
+    rules = DecodingRules(turn_reversal, stop_threshold, stuck_recovery)
+    return _LockstepRollout(policy, envs, seeds, n_action_steps, videos, progress, rules).run(concurrent)
+
+
+STUCK_MOVE_M = 0.05
+"""--stuck-recovery: a MOVE_FORWARD that moves the agent's GPS less than this (m) left it stuck."""
+
+
+@dataclass(frozen=True)
+class DecodingRules:
+    """Actions ruled out before decoding (discrete actions, categorical heads); see EvalConfig."""
+
+    turn_reversal: bool = True
+    stop_threshold: float = 0.0
+    stuck_recovery: bool = False
 
 
 def stop_floor(stop_threshold: float, n_classes: int):
@@ -145,6 +162,22 @@ def reversal_forbid(last_actions: list[int | None], n_classes: int):
     return forbid
 
 
+def stuck_forbid(stuck: list[bool], n_classes: int):
+    """(B, n) bool: MOVE_FORWARD where the last MOVE_FORWARD left the agent in place."""
+    import torch
+
+    from vla.envs.navigation.nav_env import MOVE_FORWARD
+
+    forbid = torch.zeros(len(stuck), n_classes, dtype=torch.bool)
+    forbid[:, MOVE_FORWARD] = torch.tensor(stuck, dtype=torch.bool)
+    return forbid
+
+
+def gps(obs: dict) -> np.ndarray:
+    """The agent's GPS (x, y) in m: observation.state's gps.x, gps.y (then compass) close every nav task's state."""
+    return np.asarray(obs[OBS_STATE], dtype=np.float64)[-3:-1]
+
+
 class _LockstepRollout:
     """Per-env episode state for rollout_nav_task; the policy is batched across envs that need a chunk."""
 
@@ -156,8 +189,7 @@ class _LockstepRollout:
         n_action_steps: int,
         videos: int,
         progress,
-        turn_reversal: bool,
-        stop_threshold: float,
+        rules: DecodingRules,
     ):
         from gymnasium import spaces
 
@@ -175,10 +207,11 @@ class _LockstepRollout:
         self.frames: list[list[np.ndarray] | None] = [None] * n
         self.discrete = [isinstance(env.action_space, spaces.Discrete) for env in envs]
         self.history = ExecutedActions(n, action_history_of(policy))
-        self.turn_reversal = turn_reversal
+        self.rules = rules
         n_classes = getattr(getattr(policy, "config", None), "num_discrete_actions", None)
-        self.min_prob = stop_floor(stop_threshold, n_classes) if stop_threshold > 0 else None
+        self.min_prob = stop_floor(rules.stop_threshold, n_classes) if rules.stop_threshold > 0 else None
         self.last_action: list[int | None] = [None] * n  # the discrete action each env executed last
+        self.stuck = [False] * n  # the last MOVE_FORWARD left env i's agent in place
 
     def start(self, i: int) -> None:
         """Reset env i into the next pending episode (or mark it idle)."""
@@ -191,6 +224,7 @@ class _LockstepRollout:
         self.queues[i].reset()
         self.history.reset(i)
         self.last_action[i] = None
+        self.stuck[i] = False
         self.steps[i] = 0
         self.frames[i] = [video_frame(_stack([self.obs[i]]), 0)] if ep < self.videos else None
 
@@ -238,20 +272,34 @@ class _LockstepRollout:
         batch[TASK] = [self.obs[i][TASK] for i in need]
         self.history.add_to(batch, need)
         t0 = time.perf_counter()
-        rules = {}  # decoding rules; a plain call otherwise (stand-in policies take only the observation)
-        if not self.turn_reversal:
-            last = [self.last_action[i] for i in need]
-            rules["forbid"] = reversal_forbid(last, self.policy.config.num_discrete_actions)
-        if self.min_prob is not None:
-            rules["min_prob"] = self.min_prob
         with torch.inference_mode():
-            chunks = self.policy.predict_action_chunk(batch, **rules)
+            chunks = self.policy.predict_action_chunk(batch, **self.rule_masks(need))
         self.result.chunk_latency_ms.append((time.perf_counter() - t0) * 1000)
         self.result.chunk_batch_sizes.append(len(need))
         for j, i in enumerate(need):
             self.queues[i].push(chunks[j : j + 1])
 
+    def rule_masks(self, need: list[int]) -> dict:
+        """predict_action_chunk's forbid / min_prob for envs `need`; none without rules (stand-in policies
+        take only the observation)."""
+        masks, n_classes = {}, getattr(self.policy.config, "num_discrete_actions", None)
+        forbids = []
+        if not self.rules.turn_reversal:
+            forbids.append(reversal_forbid([self.last_action[i] for i in need], n_classes))
+        if self.rules.stuck_recovery:
+            forbids.append(stuck_forbid([self.stuck[i] for i in need], n_classes))
+        if forbids:
+            masks["forbid"] = functools.reduce(operator.or_, forbids)
+        if self.min_prob is not None:
+            masks["min_prob"] = self.min_prob
+        return masks
+
     def after_step(self, i: int, obs: dict, _reward, terminated: bool, truncated: bool, info: dict) -> None:
+        if self.rules.stuck_recovery:
+            from vla.envs.navigation.nav_env import MOVE_FORWARD
+
+            moved = float(np.hypot(*(gps(obs) - gps(self.obs[i]))))
+            self.stuck[i] = self.last_action[i] == MOVE_FORWARD and moved < STUCK_MOVE_M
         self.obs[i] = obs
         self.steps[i] += 1
         if self.frames[i] is not None:
@@ -414,7 +462,11 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         raise VlaUserError(f"--stop-threshold must be in [0, 1) (got {cfg.stop_threshold}); 0 turns it off")
     rules = [
         flag
-        for flag, on in (("--no-turn-reversal", not cfg.turn_reversal), ("--stop-threshold", cfg.stop_threshold > 0))
+        for flag, on in (
+            ("--no-turn-reversal", not cfg.turn_reversal),
+            ("--stop-threshold", cfg.stop_threshold > 0),
+            ("--stuck-recovery", cfg.stuck_recovery),
+        )
         if on
     ]
     if rules and (action_type != "discrete" or not hasattr(pc.head, "decoding") or n_action_steps != 1):
@@ -437,6 +489,11 @@ def run_nav_eval(cfg: EvalConfig) -> int:
         **({"decoding": decoding} if decoding else {}),
         **({} if cfg.turn_reversal else {"turn_reversal": "ruled out (--no-turn-reversal)"}),
         **({"stop_threshold": cfg.stop_threshold} if cfg.stop_threshold > 0 else {}),
+        **(
+            {"stuck_recovery": f"MOVE_FORWARD ruled out after one that moved < {STUCK_MOVE_M} m"}
+            if cfg.stuck_recovery
+            else {}
+        ),
         "intervals": "success: 95% Wilson score; spl, softspl, distance_to_goal: 95% percentile bootstrap "
         "of the mean (10,000 resamples, seed 0)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
@@ -464,6 +521,7 @@ def run_nav_eval(cfg: EvalConfig) -> int:
             r = rollout_nav_task(
                 policy, envs, seeds, n_action_steps, cfg.videos, bar, concurrent=remote,
                 turn_reversal=cfg.turn_reversal, stop_threshold=cfg.stop_threshold,
+                stuck_recovery=cfg.stuck_recovery,
             )  # fmt: skip
         obs, _ = envs[0].reset(seed=cfg.seed + 10**6)
         latency = batch1_latency_ms(policy, _stack([obs]), obs[TASK])

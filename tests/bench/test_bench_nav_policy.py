@@ -31,7 +31,7 @@ def test_best_recipe_evaluates_objectnav_with_both_decoding_rules(bench):
     objectnav = bench.task_settings(args.recipe, "objectnav", args)
     assert objectnav == {
         "expert": "explore-clearance", "egomap": False, "semantic_map": True, "cameras": "semantic_map",
-        "turn_reversal": False, "stop_threshold": 0.45,
+        "turn_reversal": False, "stop_threshold": 0.45, "stuck_recovery": False,
     }  # fmt: skip
     assert bench.task_settings(args.recipe, "pointnav", args)["stop_threshold"] == 0.0
     assert bench.task_settings(args.recipe, "instructnav", args)["turn_reversal"] is True

@@ -185,7 +185,7 @@ def test_decoding_override_on_a_continuous_head_is_one_line_error(tmp_path_facto
     r = eval_cli(ckpt, tmp_path / "eval", "--decoding", "sample")
     assert r.returncode == 2 and "apply to the categorical head" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
-    for rule in (["--no-turn-reversal"], ["--stop-threshold", "0.3"]):
+    for rule in (["--no-turn-reversal"], ["--stop-threshold", "0.3"], ["--stuck-recovery"]):
         r = eval_cli(ckpt, tmp_path / "eval", *rule)
         assert r.returncode == 2 and "discrete-action categorical head" in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval").exists()
@@ -297,6 +297,58 @@ def test_stop_threshold_only_stops_where_stop_is_likely(pointnav_checkpoint, tmp
     r = eval_cli(pointnav_checkpoint, tmp_path / "bad", "--stop-threshold", "1.5")
     assert r.returncode == 2 and "--stop-threshold must be in [0, 1)" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+class ForwardUnlessForbidden:
+    """A stand-in categorical policy: MOVE_FORWARD always, TURN_LEFT where the rollout rules FORWARD out."""
+
+    class config:  # noqa: N801 (the attribute the rollout reads)
+        num_discrete_actions = 4
+
+    def predict_action_chunk(self, obs: dict, forbid=None, min_prob=None) -> torch.Tensor:
+        n = len(obs[OBS_STATE])
+        blocked = forbid[:, MOVE_FORWARD] if forbid is not None else torch.zeros(n, dtype=torch.bool)
+        return torch.where(blocked, float(TURN_LEFT), float(MOVE_FORWARD)).view(n, 1, 1)
+
+
+class RecordGps(gym.Wrapper):
+    """Per episode: (action, metres the GPS moved) for every step."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.episodes: list[list[tuple[int, float]]] = []
+
+    def reset(self, **kwargs):
+        self.last, info = self.env.reset(**kwargs)
+        self.episodes.append([])
+        return self.last, info
+
+    def step(self, action):
+        out = self.env.step(action)
+        moved = float(np.hypot(*(out[0][OBS_STATE][-3:-1] - self.last[OBS_STATE][-3:-1])))
+        self.episodes[-1].append((int(action), moved))
+        self.last = out[0]
+        return out
+
+
+def test_stuck_recovery_turns_away_after_a_blocked_forward(pointnav_checkpoint, tmp_path):
+    """A policy that only drives forward pins itself against the first wall; with --stuck-recovery every
+    MOVE_FORWARD that left it in place (GPS < 5 cm) is followed by a turn, and it covers far more ground."""
+    paths, pinned_then_forward = {}, {}
+    for recovery in (False, True):
+        envs = [RecordGps(make_env("pointnav", image_size=16, split="test", max_steps=120)) for _ in range(2)]
+        r = rollout_nav_task(ForwardUnlessForbidden(), envs, [31, 32, 33, 34], 1, 0, stuck_recovery=recovery)
+        paths[recovery] = sum(e.path_length for e in r.episodes)
+        steps = [s for env in envs for ep in env.episodes for s in zip(ep, ep[1:], strict=False)]
+        pinned_then_forward[recovery] = sum(
+            a == MOVE_FORWARD and d < 0.05 and b == MOVE_FORWARD for (a, d), (b, _) in steps
+        )
+    assert pinned_then_forward[False] >= 100, pinned_then_forward  # pushes against the wall to the time limit
+    assert pinned_then_forward[True] == 0, pinned_then_forward
+    assert paths[True] > 2 * paths[False], paths
+    r = eval_cli(pointnav_checkpoint, tmp_path / "rule", "--stuck-recovery")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "moved < 0.05 m" in json.loads((tmp_path / "rule" / "report.json").read_text())["stuck_recovery"]
 
 
 class GreedyPointGoal:
