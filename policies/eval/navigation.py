@@ -282,8 +282,10 @@ class _LockstepRollout:
     def rule_masks(self, need: list[int]) -> dict:
         """predict_action_chunk's forbid / min_prob for envs `need`; none without rules (stand-in policies
         take only the observation)."""
-        masks, n_classes = {}, getattr(self.policy.config, "num_discrete_actions", None)
-        forbids = []
+        masks, forbids = {}, []
+        if self.rules.turn_reversal and not self.rules.stuck_recovery and self.min_prob is None:
+            return masks
+        n_classes = self.policy.config.num_discrete_actions
         if not self.rules.turn_reversal:
             forbids.append(reversal_forbid([self.last_action[i] for i in need], n_classes))
         if self.rules.stuck_recovery:
