@@ -101,11 +101,14 @@ class BudgetFit:
         due = self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60
         if not (due or self._forced):
             return None
-        if due:
-            self._next += 1
         s0, a0 = self._last
-        if step <= s0:
+        if step - s0 < CALIBRATION_STEPS:
+            # Too few steps since the last fit to time: a speed from one or two steps right after a DAgger round
+            # (a new epoch over the grown dataset, a fit that was due at the same moment) can be off several-fold
+            # and end the schedule long before the budget. The refit stays pending until enough steps are timed.
             return None
+        while self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60:
+            self._next += 1
         self._forced = False
         self._last = (step, active_s)
         return budget_schedule_steps(cfg, step, elapsed_s, (active_s - a0) / (step - s0), reserve_s)
@@ -305,7 +308,9 @@ class Trainer:
         if writer is not None:
             writer.add_scalar("dagger/success_rate", r.info["success_rate"], p.step)
             writer.add_scalar("dagger/frames", len(self.demos), p.step)
+        t_save = time.perf_counter()
         self.save()
+        p.rollout_s += time.perf_counter() - t_save  # the checkpoint after the round is not optimizer time either
 
     def _rollout_reserve_s(self) -> float:
         """Seconds of the budget kept for the DAgger rounds still to come: the mean cost of the rounds done,

@@ -108,3 +108,30 @@ def test_budget_fit_measures_optimizer_speed_and_keeps_the_rollout_reserve():
     assert fit.update(20, 10.0, rollout_s=0.0, reserve_s=100.0) == 20 + int(0.97 * 490 / 0.5)
     fit.force()  # after a 60 s round: 40 more steps in 20 s of optimizer time (0.5 s/step), nothing reserved
     assert fit.update(60, 90.0, rollout_s=60.0, reserve_s=0.0) == 60 + int(0.97 * 510 / 0.5)
+
+
+def test_a_refit_right_after_a_dagger_round_waits_for_enough_timed_steps():
+    """Round 7 of the ObjectNav bench: the 50% refit and the DAgger round fell on the same step, so the forced
+    refit after the round timed a single step (plus the round's checkpoint), read 0.8 s/step instead of 0.25,
+    and ended the schedule 19 minutes before the 60-minute budget."""
+    from vla.policies.train.trainer import CALIBRATION_STEPS, BudgetFit
+
+    cfg = TrainConfig(dataset="x", steps=10**6, max_minutes=60.0)  # 3600 s
+    fit = BudgetFit(cfg, step=0, elapsed_s=0.0, schedule_steps=0)
+    assert fit.update(20, 5.0) is not None  # 0.25 s/step
+    for frac in (0.05, 0.1, 0.2, 0.3, 0.4):  # refits at 0.25 s/step of optimizer time, 250 s of rollouts at 25%
+        t = frac * 3600
+        rollout = 250.0 if frac > 0.25 else 0.0
+        assert fit.update(int((t - rollout) / 0.25), t, rollout_s=rollout, reserve_s=500.0) is not None
+    s_half = int((1800 - 250) / 0.25)
+    assert fit.update(s_half, 1800.0, rollout_s=250.0, reserve_s=500.0) is not None  # the 50% refit
+    fit.force()  # the DAgger round (250 s) runs right after it; its checkpoint took 0.6 s of optimizer time
+    assert fit.update(s_half + 1, 2050.85, rollout_s=500.0, reserve_s=250.0) is None  # one step: not timed yet
+    for k in range(2, CALIBRATION_STEPS):
+        assert fit.update(s_half + k, 2050.85 + 0.25 * (k - 1), rollout_s=500.0, reserve_s=250.0) is None
+    n = s_half + CALIBRATION_STEPS
+    elapsed = 2050.85 + 0.25 * (CALIBRATION_STEPS - 1)
+    refit = fit.update(n, elapsed, rollout_s=500.0, reserve_s=250.0)
+    per_step = (elapsed - 500.0 - (1800.0 - 250.0)) / CALIBRATION_STEPS  # 0.6 s spread over 20 steps
+    assert refit == n + int(0.97 * (3600 - elapsed - 250.0) / per_step)
+    assert refit - n > 4000  # about 21 minutes of optimizer steps left, not the 1,500 steps round 7 got
