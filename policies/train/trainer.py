@@ -80,8 +80,15 @@ class BudgetFit:
         self._next = 0
         self._forced = False
         if cfg.max_minutes is not None:
-            while self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60:
-                self._next += 1
+            self._skip_passed(elapsed_s)
+
+    def _due(self, elapsed_s: float) -> bool:
+        """Whether a REFIT_AT fraction of the budget has passed that no fit has used yet."""
+        return self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * self.cfg.max_minutes * 60
+
+    def _skip_passed(self, elapsed_s: float) -> None:
+        while self._due(elapsed_s):
+            self._next += 1
 
     def force(self) -> None:
         """Refit at the next update whatever the time (after a DAgger round)."""
@@ -98,8 +105,7 @@ class BudgetFit:
                 return None
             self.fitted, self._last = True, (step, active_s)
             return budget_schedule_steps(cfg, step, elapsed_s, active_s / max(step, 1), reserve_s)
-        due = self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60
-        if not (due or self._forced):
+        if not (self._due(elapsed_s) or self._forced):
             return None
         s0, a0 = self._last
         if step - s0 < CALIBRATION_STEPS:
@@ -107,8 +113,7 @@ class BudgetFit:
             # (a new epoch over the grown dataset, a fit that was due at the same moment) can be off several-fold
             # and end the schedule long before the budget. The refit stays pending until enough steps are timed.
             return None
-        while self._next < len(REFIT_AT) and elapsed_s >= REFIT_AT[self._next] * cfg.max_minutes * 60:
-            self._next += 1
+        self._skip_passed(elapsed_s)
         self._forced = False
         self._last = (step, active_s)
         return budget_schedule_steps(cfg, step, elapsed_s, (active_s - a0) / (step - s0), reserve_s)
