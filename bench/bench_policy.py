@@ -63,9 +63,10 @@ def main() -> None:
     parser.add_argument(
         "--conditioning-at",
         default="current",
-        choices=("current", "episode_start", "tracked"),
-        help="positions of the current frame, of the episode's first frame held, or tracked: the target's from "
-        "every frame and the goal's from the first (vla train flag)",
+        choices=("current", "episode_start", "tracked", "carried"),
+        help="positions of the current frame, of the episode's first frame held, tracked: the target's from "
+        "every frame and the goal's from the first, or carried: the first frame's, the target then carried by "
+        "the gripper's state (vla train flag)",
     )
     parser.add_argument(
         "--conditioning-noise", type=float, default=0.0, help="std (m) of training noise on true positions"

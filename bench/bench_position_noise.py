@@ -96,11 +96,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--conditioning-at",
-        choices=("checkpoint", "current", "episode_start", "tracked"),
+        choices=("checkpoint", "current", "episode_start", "tracked", "carried"),
         default="checkpoint",
         help="which frame's positions the head reads: the checkpoint's own setting (default), every frame's, "
-        "the first frame's held for the episode (e.g. a head trained on current positions fed held ones), or "
-        "the target's from every frame and the goal's from the first",
+        "the first frame's held for the episode (e.g. a head trained on current positions fed held ones), "
+        "the target's from every frame and the goal's from the first, or carried: the first frame's, the target "
+        "then carried along by the gripper's state",
     )
     parser.add_argument(
         "--positions-from",

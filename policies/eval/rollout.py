@@ -25,6 +25,7 @@ from vla.constants import (
     OBS_STATE,
     TASK,
 )
+from vla.policy.carry_tracker import CarryTracker, state_indices
 from vla.policy.ensembling import make_ensembler
 from vla.policy.history import action_history_of
 from vla.policy.modeling_vla import VLAPolicy
@@ -86,9 +87,12 @@ def rollout_task(
 ) -> TaskRollouts:
     cfg = policy.config
     n = envs.num_envs
-    tracked = getattr(cfg, "tracks_target", False)  # LeRobot baselines have none of these
-    hold_start = getattr(cfg, "holds_episode_start_state", False) or tracked
+    carried = getattr(cfg, "carries_target", False)  # LeRobot baselines have none of these
+    tracked = getattr(cfg, "tracks_target", False) and not carried
+    hold_start = getattr(cfg, "holds_episode_start_state", False) or tracked or carried
     true_state = getattr(cfg, "reads_true_env_state", False)
+    # carried: each env's reset-frame target, moved along by its gripper's state at every step
+    carry = CarryTracker(n, state_indices(cfg.state_names)) if carried else None
     executors = [
         make_ensembler(
             ensembling, cfg.chunk_size, n_action_steps, cfg.temporal_ensemble_coeff, cfg.adaptive_ensemble_alpha
@@ -126,6 +130,8 @@ def rollout_task(
         steps[i] = 0
         executors[i].reset()
         held[i] = None
+        if carry is not None:
+            carry.forget(i)
         digests[i] = TrajectoryDigest()
         frames[i] = [_frame(obs, i)] if current[i] is not None and current[i][0] < videos else None
 
@@ -146,10 +152,15 @@ def rollout_task(
                 elif fresh:
                     sub = {k: v[fresh] for k, v in obs.items() if k != TASK}
                     sub[TASK] = [instruction[i] for i in fresh]
-                    for i, e in zip(fresh, policy.estimate_env_state(sub).cpu().numpy(), strict=True):
+                    estimates = policy.estimate_env_state(sub, reset_frame=carried).cpu().numpy()
+                    for i, e in zip(fresh, estimates, strict=True):
                         held[i] = e
+                if carry is not None and fresh:
+                    carry.start(fresh, np.stack([held[i][:3] for i in fresh]))
                 # tracked: the policy estimates the target from each frame itself (inside the timed call)
                 batch[OBS_ENV_STATE_START if tracked else OBS_ENV_STATE] = np.stack([held[i] for i in need])
+                if carry is not None:  # the carried target, the held goal
+                    batch[OBS_ENV_STATE][:, :3] = carry.pos[need]
                 if tracked and true_state:
                     batch[OBS_ENV_STATE] = np.stack(envs.call("privileged_state"))[need]
             elif true_state:  # the oracle ablation reads the simulator's privileged state
@@ -165,6 +176,8 @@ def rollout_task(
             actions[i] = executors[i].pop()[0].cpu().numpy()
             digests[i].add_action(actions[i])
         obs, _, terminated, truncated, infos = envs.step(actions)
+        if carry is not None:
+            carry.update(active, obs[OBS_STATE][active])
         for i in active:
             steps[i] += 1
             if frames[i] is not None:

@@ -220,7 +220,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
     if cfg.conditioning_noise and not cfg.oracle_conditioning and cfg.conditioning_at == "current":
         raise VlaUserError(
             "--conditioning-noise perturbs true positions, which the head reads only with --oracle-conditioning or "
-            "--conditioning-at episode_start|tracked; add one of those"
+            "--conditioning-at episode_start|tracked|carried; add one of those"
         )
     if cfg.conditioning_noise < 0:
         raise VlaUserError(f"--conditioning-noise {cfg.conditioning_noise} must be >= 0 (metres)")
@@ -247,7 +247,8 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
                 "--locator needs the embedded backbone, a `vla collect` dataset (with observation.environment_state), "
                 "--aux-scenes N and --aux-weight > 0"
             )
-        locator = dataclasses.replace(config.locator, semantic_classes=SEMANTIC_CLASSES)
+        table_fit = cfg.conditioning_at == "carried"  # the target's reset-frame table position
+        locator = dataclasses.replace(config.locator, semantic_classes=SEMANTIC_CLASSES, table_fit=table_fit)
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
         return config

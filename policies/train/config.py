@@ -66,15 +66,19 @@ class TrainConfig:
     scene bank (rendered for the scene camera only, with segmentation labels, half the scenes with the arm
     at home); the backbone then gets no grounding maps. Use with --conditioning-at episode_start (the
     locator reads the reset frame, and the head trains on the true first-frame positions) or tracked (the
-    locator follows the target at every frame, the goal is read on the reset frame)."""
-    conditioning_at: Literal["current", "episode_start", "tracked"] = "current"
+    locator follows the target at every frame, the goal is read on the reset frame) or carried (the reset
+    frame's estimate, the target then carried along by the gripper's state)."""
+    conditioning_at: Literal["current", "episode_start", "tracked", "carried"] = "current"
     """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
     current frame; or of the episode's first frame held for the whole episode (the estimate is then made
     once, on the reset frame, where no prop is hidden by the arm; training reads the dataset's true
     first-frame positions plus --conditioning-noise); or 'tracked': the target's from every frame and the
     goal's from the first (training reads the true current target and first-frame goal plus noise; with
     --locator, half the scene bank is then mid-demonstration scenes, so the locator follows a prop into
-    the gripper)."""
+    the gripper); or 'carried': trained as tracked, but at inference everything is estimated once on the reset
+    frame (with --locator, the target's table position from a least-squares fit solved on the scene bank before
+    training) and the target is then carried along by the gripper's state: rigidly once grasped, shoved by a
+    shut gripper (vla.policy.carry_tracker)."""
     conditioning_noise: float = 0.0
     """With episode_start or tracked conditioning, or --oracle-conditioning: std in metres of Gaussian noise
     added to the true positions the head trains on, so it learns to treat them as an estimate and finish the reach from

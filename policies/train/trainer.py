@@ -144,6 +144,7 @@ class Trainer:
         from accelerate import Accelerator
 
         self.cfg, self.demos, self.out, self.scenes = cfg, demos, out, scenes
+        self.table_fit: dict[str, float] = {}
         cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
         self.accelerator = Accelerator(cpu=cpu)
         torch.manual_seed(cfg.seed)
@@ -155,6 +156,12 @@ class Trainer:
             self.policy.estimator.set_stats(demos.stats[OBS_ENV_STATE])
         if self.policy.locator is not None:
             self.policy.locator.geometry.set_stats(demos.stats[OBS_ENV_STATE])
+            if self.policy.locator.table is not None and scenes is not None:
+                fit = self.policy.fit_locator_table(scenes.labels(torch.arange(len(scenes))))
+                self.table_fit = fit  # reported in train_summary.json
+                median, p90 = (fit[f"table_fit_heldout_{q}_m"] * 100 for q in ("median", "p90"))
+                rows = int(fit["table_fit_rows"])
+                print(f"locator table fit: {rows} bank rows, held-out error median {median:.2f} / p90 {p90:.2f} cm")
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.policy.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.progress = Progress()
@@ -282,6 +289,8 @@ class Trainer:
         }
         if self.dagger is not None:
             summary["dagger"] = self.dagger.summary()
+        if self.table_fit:
+            summary["locator_table_fit"] = self.table_fit
         if acc.is_main_process:
             (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
             self._plot()

@@ -42,6 +42,8 @@ class SyncStepper:
     def step(self, obs: dict[str, Any]) -> np.ndarray:
         """The action (A,) float32 for this observation, computing a chunk exactly when in-process eval would."""
         self.last_latency = None
+        if hasattr(self.policy, "observe"):  # carried conditioning follows the gripper at every step
+            self.policy.observe(obs)
         if self.executor.needs_chunk():
             t0 = time.perf_counter()
             self.executor.push(self.policy.predict_action_chunk(obs))

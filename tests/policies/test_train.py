@@ -430,6 +430,47 @@ def test_episode_start_conditioning_holds_the_reset_frame_estimate_until_reset(p
     assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
+def test_carried_conditioning_fits_the_table_before_training_and_carries_the_target_in_a_rollout(pick_demos, tmp_path):
+    from vla.constants import OBS_ENV_STATE, OBS_ENV_STATE_START
+    from vla.policies.eval.rollout import make_vector_env
+
+    out = train(
+        pick_demos, tmp_path / "carried", policy="tiny-l1", steps=2, aux_scenes=24, aux_scene_batch=4,
+        locator=True, conditioning_at="carried", conditioning_noise=0.005,
+    )  # fmt: skip
+    summary = json.loads((out / "train_summary.json").read_text())
+    fit = summary["locator_table_fit"]
+    assert fit["table_fit_rows"] >= 10 and fit["table_fit_terms"] == 364
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    c = policy.config
+    assert c.carries_target and c.tracks_target and c.locator.table_fit and bool(policy.locator.table.fitted)
+    assert float(policy.locator.table.coef.abs().sum()) > 0  # the fit came back from the checkpoint
+    # Training reads the true current target and the first-frame goal, as 'tracked' does.
+    now, start = torch.randn(2, 6), torch.randn(2, 6)
+    teacher = policy._conditioning_positions({OBS_ENV_STATE: now, OBS_ENV_STATE_START: start}, None, 2, True)
+    assert float((teacher - torch.cat([now[:, :3], start[:, 3:]], 1)).abs().max()) < 0.05  # + 5 mm noise
+
+    # The policy's own tracker (vla serve's path): estimated once, then carried by select_action at every step.
+    env = make_vector_env("pick", 1, "sync", c.image_size, "train")
+    try:
+        obs, infos = env.reset(seed=[21])
+        obs = {k: v for k, v in obs.items() if k != "task"} | {"task": [str(infos["instruction"][0])]}
+        policy.reset()
+        policy.select_action(obs)
+        first = policy._held_env_state.clone()
+        assert policy._carry is not None and np.isfinite(policy._carry.pos).all()
+        np.testing.assert_allclose(policy._carry.pos[0], first[0, :3].numpy(), atol=1e-6)
+        for _ in range(5):
+            obs, *_ = env.step(policy.select_action(obs).numpy())
+            obs = {k: v for k, v in obs.items() if k != "task"} | {"task": [str(infos["instruction"][0])]}
+        torch.testing.assert_close(policy._held_env_state, first)  # never re-estimated mid-episode
+        policy.reset()
+        assert policy._carry is None
+    finally:
+        env.close()
+    assert sorted(e.seed for e in pick_rollouts(policy, [11, 12]).episodes) == [11, 12]
+
+
 def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(pick_demos, tmp_path):
     from vla.constants import OBS_IMAGE_SCENE
     from vla.policies.train.scenes import SceneBank

@@ -18,6 +18,9 @@ CONFIG_VERSION = 2  # bump with a migration in checkpoint.migrate_config when th
 Ensembling = Literal["none", "temporal", "adaptive"]
 
 
+ENV_STATE_AT: tuple[str, ...] = ("current", "episode_start", "tracked", "carried")
+
+
 @dataclass
 class VLAConfig:
     backbone: BackboneConfig
@@ -70,7 +73,11 @@ class VLAConfig:
     cube, pick's lift point, push's goal region) held from the first frame, where nothing hides it and
     pick's and push's goals can still be read off the target's start. Training reads the dataset's true
     current target and first-frame goal (plus env_state_noise). Meant for the target locator, whose scene
-    bank then includes mid-demonstration scenes with the target in the gripper."""
+    bank then includes mid-demonstration scenes with the target in the gripper.
+    'carried': trained as 'tracked'; at inference everything is estimated once, on the reset frame (the
+    target's table position from the locator's least-squares table fit), and the target is then carried
+    along by the gripper's state: moved rigidly once grasped, shoved along by a shut gripper
+    (`vla.policy.carry_tracker`). The locator no longer has to find a prop the gripper covers."""
     env_state_noise: float = 0.0
     """Training only: std (in environment-state units, metres) of Gaussian noise added to the positions the
     head reads, so it learns to treat them as an estimate and to correct them from the images."""
@@ -112,9 +119,9 @@ class VLAConfig:
             raise VlaUserError(f"env_state_source={self.env_state_source!r}: use estimate, locator or privileged")
         if isinstance(self.locator, dict):
             self.locator = _build(LocatorConfig, self.locator)
-        if self.env_state_at not in ("current", "episode_start", "tracked") or self.env_state_noise < 0:
+        if self.env_state_at not in ENV_STATE_AT or self.env_state_noise < 0:
             raise VlaUserError(
-                f"env_state_at={self.env_state_at!r} (use current, episode_start or tracked) and env_state_noise="
+                f"env_state_at={self.env_state_at!r} (use {', '.join(ENV_STATE_AT)}) and env_state_noise="
                 f"{self.env_state_noise} (must be >= 0)"
             )
         if self.env_state_conditioning and self.env_state_dim == 0:
@@ -186,8 +193,15 @@ class VLAConfig:
 
     @property
     def tracks_target(self) -> bool:
-        """The head reads the target's position from every frame and the goal's from the first, held."""
-        return self.env_state_conditioning and self.env_state_at == "tracked"
+        """The head reads the target's position at every frame and the goal's from the first, held: estimated
+        at every frame ('tracked') or carried from the reset frame's estimate by the gripper ('carried'). Both
+        train alike, on the true current target and first-frame goal."""
+        return self.env_state_conditioning and self.env_state_at in ("tracked", "carried")
+
+    @property
+    def carries_target(self) -> bool:
+        """The target's reset-frame estimate is carried along by the gripper's state (`vla.policy.carry_tracker`)."""
+        return self.env_state_conditioning and self.env_state_at == "carried"
 
     @property
     def num_discrete_actions(self) -> int | None:

@@ -46,7 +46,11 @@ from vla.errors import VlaUserError
 from .auxiliary import PrivilegedStateHead
 from .estimate_conditioning import peak_features
 from .grounding import grounding_labels
+from .table_fit import TableFit
 
+ON_TABLE_Z = 0.035
+"""A target whose centre is lower than this (m above the table top) rests on the table (the suite's props stand
+2-2.5 cm tall at their centres); the table fit trains on those bank rows only."""
 SENTENCE_DIM = 32  # the geometry's view of the instruction: which goal convention applies
 QUERY_HEADS = 4  # attention-pooled phrases per point query
 
@@ -79,6 +83,10 @@ class LocatorConfig:
     """Peak learning rate of the locator's parameters (the rest of the policy trains at `vla train --lr`); the
     trainer's warm-up and decay apply to it too. Measured by bench/bench_locator.py: at 3e-4 the locator has
     not learned which prop is named within 1,700 steps, at 1e-3 it has."""
+    table_fit: bool = False
+    """Also keep a least-squares table fit (`vla.policy.table_fit`): the target's table xy from cubic terms of
+    its image point, the landmarks' and the tool centre's position, solved on the scene bank before training.
+    Used where the target is known to rest on the table: the reset frame of 'carried' conditioning."""
     geometry_hidden: int = 256
     geometry_batch: int = 1024
     """Bank label rows per training step for the geometry MLP (no images: cheap)."""
@@ -139,6 +147,7 @@ class TargetLocator(nn.Module):
         num_points: int,
         state_dim: int,
         env_state_dim: int,
+        tcp_index: tuple[int, ...] = (),
     ):
         super().__init__()
         c, d, g = config.channels, config.embed_dim, config.groups
@@ -174,6 +183,15 @@ class TargetLocator(nn.Module):
         h = config.geometry_hidden
         mlp = nn.Sequential(nn.Linear(n_in, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 3))
         self.geometry = PrivilegedStateHead(h, env_state_dim, _PerPoint(mlp))
+        self.table = None
+        if config.table_fit:
+            if len(tcp_index) != 3:
+                raise VlaUserError(
+                    "the locator's table fit reads the tool centre's position: the state needs tcp.x, tcp.y, tcp.z "
+                    "entries matched to the environment state's target.x/y/z (env_state_relative_to)"
+                )
+            self.register_buffer("tcp_index", torch.tensor(tcp_index, dtype=torch.long), persistent=False)
+            self.table = TableFit(2 + 2 * config.landmarks + 3)
 
     @property
     def num_maps(self) -> int:
@@ -245,9 +263,31 @@ class TargetLocator(nn.Module):
         ids = torch.eye(g, device=points.device, dtype=points.dtype).expand(b, g, g)
         return torch.cat([centred[:, :g], shared[:, None].expand(b, g, -1), ids], -1)
 
-    def estimate(self, points: torch.Tensor, state: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        """(B, E) environment-state estimate in dataset units."""
-        return self.geometry.predict(self.geometry_features(points, state, sentence))
+    def estimate(
+        self, points: torch.Tensor, state: torch.Tensor, sentence: torch.Tensor, on_table: bool = False
+    ) -> torch.Tensor:
+        """(B, E) environment-state estimate in dataset units. `on_table`: the target is known to rest on the
+        table (a reset frame), so its x, y come from the least-squares table fit where the locator has one."""
+        est = self.geometry.predict(self.geometry_features(points, state, sentence))
+        if on_table and self.table is not None and bool(self.table.fitted):
+            est = torch.cat([self.table(self.table_inputs(points, state)).to(est.dtype), est[:, 2:]], 1)
+        return est
+
+    # ------------------------------------------------------------------ table fit
+    def table_inputs(self, points: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """(B, maps, 2) image points in [0, 1] + (B, S) normalized state -> the table fit's inputs: the target's
+        and the landmarks' centred image points and the tool centre's normalized position."""
+        centred = 2 * torch.nan_to_num(points[:, : self.num_maps].float(), nan=0.5) - 1
+        landmarks = centred[:, self.num_points :].flatten(1)
+        return torch.cat([centred[:, 0], landmarks, state[:, self.tcp_index].float()], 1)
+
+    @torch.no_grad()
+    def fit_table(self, points: torch.Tensor, state: torch.Tensor, env_state: torch.Tensor) -> dict[str, float]:
+        """Solve the table fit on label rows whose target rests on the table and whose points are all in view:
+        true image points (B, >= maps, 2), normalized state (B, S), true env state (B, E). -> fit metrics."""
+        used = [0, *range(self.num_points, self.num_maps)]
+        keep = (env_state[:, 2] < ON_TABLE_Z) & torch.isfinite(points[:, used]).all(-1).all(-1)
+        return self.table.fit(self.table_inputs(points[keep], state[keep]), env_state[keep, :2].float())
 
     def geometry_loss(
         self,

@@ -18,6 +18,7 @@ from vla.errors import VlaUserError
 from vla.heads import HEADS
 
 from .auxiliary import PrivilegedStateHead
+from .carry_tracker import CarryTracker, state_indices
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
 from .estimate_conditioning import EnvStateConditioning, PositionEstimator
@@ -80,12 +81,14 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
                 config.env_state_dim // 3,
                 config.state_dim,
                 config.env_state_dim,
+                _target_tcp_index(config.env_state_relative_to),
             )
         if config.env_state_conditioning:
             self.env_conditioning = EnvStateConditioning(config.env_state_dim, config.env_state_relative_to, d)
         self.init_executor(config)
         self._executed: ExecutedActions | None = None  # this policy's own last actions, for select_action
         self._held_env_state: torch.Tensor | None = None  # episode_start conditioning: estimate held until reset()
+        self._carry: CarryTracker | None = None  # carried conditioning: the target carried by the gripper
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer parameter groups: everything at `lr`, and the target locator (trained on its own scene-bank
@@ -193,6 +196,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             if c.env_state_noise > 0:
                 metres = metres + c.env_state_noise * torch.randn_like(metres)
             return metres
+        if c.carries_target:
+            return self._carried_positions(batch, batch_size)
         if c.tracks_target:
             return self._tracked_positions(batch, features, batch_size)
         if c.reads_true_env_state or (c.holds_episode_start_state and OBS_ENV_STATE in batch):
@@ -219,6 +224,23 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             start = self._held_env_state
         return torch.cat([now[:, :3], start[:, 3:]], 1)
 
+    def _carried_positions(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
+        """Inference with env_state_at='carried': the caller's positions where it carries them itself (vla eval
+        keeps a CarryTracker per env and passes OBS_ENV_STATE), else the policy's own: everything estimated on
+        the episode's first frame (target from the table fit), the target then carried by the gripper's state
+        (updated here and by select_action at every step) until reset()."""
+        if OBS_ENV_STATE in batch:
+            return self._true_env_state(batch, batch_size)
+        raw = self._raw_state(batch).detach().cpu().numpy()
+        if self._carry is None or self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
+            self._held_env_state = self._locate(batch, on_table=True).detach()
+            self._carry = CarryTracker(batch_size, state_indices(self.config.state_names))
+            self._carry.start(range(batch_size), self._held_env_state[:, :3].cpu().numpy())
+        else:
+            self._carry.update(range(batch_size), raw)  # idempotent when select_action already saw this frame
+        target = torch.as_tensor(self._carry.pos, dtype=torch.float32, device=self.device)
+        return torch.cat([target, self._held_env_state[:, 3:]], 1)
+
     def _estimate(self, batch: dict[str, Any], features: torch.Tensor | None) -> torch.Tensor:
         """(B, E) the policy's own estimate of the environment state (dataset units): the target locator's,
         or the position estimator's from the backbone's heatmap features."""
@@ -241,9 +263,20 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         logits, semantics = self.locator.heatmaps(image, words, mask, sentence)
         return logits, semantics, sentence, state
 
-    def _locate(self, batch: dict[str, Any]) -> torch.Tensor:
+    def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
         logits, _, sentence, state = self._locator_heatmaps(batch)
-        return self.locator.estimate(self.locator.image_points(logits), state, sentence)
+        return self.locator.estimate(self.locator.image_points(logits), state, sentence, on_table=on_table)
+
+    @torch.no_grad()
+    def fit_locator_table(self, rows: dict[str, Any]) -> dict[str, float]:
+        """Solve the target locator's least-squares table fit on scene-bank label rows (true image points, raw
+        state, true environment state); -> its held-out error. Needs normalization statistics already set."""
+        if self.locator is None or self.locator.table is None:
+            raise VlaUserError("this policy's locator has no table fit (trained without --conditioning-at carried)")
+        points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32)[:, 0]  # the bank's one camera
+        state = self.normalizer.normalize_state(torch.as_tensor(rows[OBS_STATE], dtype=torch.float32))
+        env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32)
+        return self.locator.fit_table(points.to(self.device), state.to(self.device), env_state.to(self.device))
 
     def _true_env_state(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
         """(B, E) the environment state an oracle-conditioned (or caller-held) policy reads, in dataset units."""
@@ -263,10 +296,11 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         return env_state
 
     @torch.inference_mode()
-    def estimate_env_state(self, obs: dict[str, Any]) -> torch.Tensor:
-        """(B, E) the position estimator's estimate of the environment state (dataset units) for observations."""
+    def estimate_env_state(self, obs: dict[str, Any], reset_frame: bool = False) -> torch.Tensor:
+        """(B, E) the position estimator's estimate of the environment state (dataset units) for observations.
+        `reset_frame`: the observations are episodes' first frames (the target rests on the table)."""
         if self.locator is not None:
-            return self._locate(obs)
+            return self._locate(obs, on_table=reset_frame)
         if self.estimator is None:
             raise VlaUserError(
                 "this policy has no position estimator (trained without --estimate-conditioning or --locator)"
@@ -365,6 +399,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
     def select_action(self, obs: dict[str, Any]) -> torch.Tensor:
         """(B, A) action for this step. With action_history, the policy feeds back the actions it returned
         since reset() (unless `obs` carries the executed ones, e.g. when something else drove)."""
+        self.observe(obs)
         k = self.config.action_history
         if not k:
             return super().select_action(obs)
@@ -379,10 +414,17 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
                 self._executed.push(i, round(a))
         return action
 
+    def observe(self, obs: dict[str, Any]) -> None:
+        """Show the policy a frame it acts on without predicting a chunk (select_action does this at every step):
+        carried conditioning moves its target along with the gripper's state. A no-op for other policies."""
+        if self._carry is not None and OBS_ENV_STATE not in obs:
+            self._carry.update(range(len(self._carry.pos)), self._raw_state(obs).detach().cpu().numpy())
+
     def reset(self) -> None:
         super().reset()
         self._executed = None
         self._held_env_state = None
+        self._carry = None
 
     def one_hot(self, ids: torch.Tensor) -> torch.Tensor:
         """Discrete action indices (B, H), (B, H, 1), (B, 1) or (B,) -> one-hot (..., n) float targets.
@@ -423,3 +465,9 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         if self.config.num_discrete_actions is not None:
             return actions.argmax(-1, keepdim=True).float()
         return actions
+
+
+def _target_tcp_index(relative_to: tuple[int, ...]) -> tuple[int, ...]:
+    """The state indices of tcp.x/y/z matched to the environment state's target.x/y/z, or () without them."""
+    tcp = tuple(relative_to[:3])
+    return tcp if len(tcp) == 3 and min(tcp) >= 0 else ()
