@@ -48,15 +48,17 @@ def test_the_tracker_follows_the_experts_props_from_the_reset_position_and_the_s
             tracker.update(0, state[None])
             tracker.update(0, state[None])  # a second look at the same frame changes nothing
             errors.append(np.linalg.norm(tracker.pos[0, :2] - true[:2]))
-        if task == "pick":  # lifted 10 cm: the height follows too (a released prop keeps the height it was let go at)
-            assert abs(tracker.pos[0, 2] - true[2]) < tolerance
+            if task == "pick":  # lifted 10 cm: the height follows too
+                assert abs(tracker.pos[0, 2] - true[2]) < tolerance
+        if task == "place":  # let go over the bowl, it drops to the bowl's floor: the tracker to its start height
+            assert abs(tracker.pos[0, 2] - start[2]) < 1e-9 and abs(true[2] - start[2]) < 0.02
         worst.append(max(errors))
         moved.append(np.linalg.norm(steps[-1][1] - start))
     assert min(moved) > 0.05  # every expert moved its prop at least 5 cm (pick lifts it 10 cm)
     assert max(worst) < tolerance, worst  # ...and the tracker stayed on it the whole way
 
 
-def test_a_held_prop_that_slips_drops_to_its_starting_height_and_an_idle_tracker_ignores_updates():
+def test_a_prop_that_slips_or_is_let_go_drops_to_its_starting_height_and_an_idle_tracker_ignores_updates():
     names = ("gripper.gap", "tcp.x", "tcp.y", "tcp.z")
     tracker = CarryTracker(2, state_indices(names))
     tracker.start([0], np.array([[0.4, 0.0, 0.02]]))
@@ -67,6 +69,11 @@ def test_a_held_prop_that_slips_drops_to_its_starting_height_and_an_idle_tracker
     tracker.update([0], np.array([[0.0, 0.3, 0.105, 0.125]]))  # the fingers shut: it slipped out
     np.testing.assert_allclose(tracker.pos[0], [0.3, 0.1, 0.02], atol=1e-9)
     assert not tracker.held[0]
+    tracker.start([0], np.array([[0.4, 0.0, 0.02]]))
+    tracker.update([0], np.array([[0.04, 0.4, 0.0, 0.025]]))
+    tracker.update([0], np.array([[0.04, 0.3, 0.1, 0.125]]))
+    tracker.update([0], np.array([[0.08, 0.3, 0.1, 0.125]]))  # let go in the air: it falls to the table
+    np.testing.assert_allclose(tracker.pos[0], [0.3, 0.1, 0.02], atol=1e-9)
     tracker.forget(0)
     tracker.update([0], np.array([[0.04, 0.3, 0.1, 0.03]]))
     assert np.isnan(tracker.pos[0]).all()

@@ -8,9 +8,10 @@ moves it, and the state says when that happens:
 - **held**: the fingers stop closing part-way (gap between `grasp_gap` bounds, i.e. something is between
   them) with the tool centre within `grasp_radius` of the target in xy and no higher than `grasp_height`
   above it. From then on the prop moves rigidly with the tool centre, at the offset it had when the fingers
-  closed. It is let go when the fingers open past the upper bound (released: it keeps the position it was let go
-  at, height included, though it then drops a few cm into a bowl or onto a cube)
-  or close past the lower bound (it slipped out: it falls straight down to its starting height).
+  closed. It is let go when the fingers open past the upper bound (released) or close past the lower bound
+  (slipped out); either way it falls straight down to its starting height: onto the table, or into a bowl
+  whose floor is at table height. (A prop let go on top of another has just finished a stack, and the
+  episode ends on that success; one that falls off lands on the table, as the head then sees it.)
 - **pushed**: with the fingers shut (gap below the lower bound), the tool centre lower than `push_height`
   above the prop and closer than `push_radius` to it in xy, the prop moves by the tool centre's own xy motion
   whenever that motion heads toward it: a flat pusher, which keeps the prop's sideways offset as a cube face
@@ -105,7 +106,8 @@ class CarryTracker:
         released = held & (gap >= r.grasp_gap[1])
         carried = held & ~slipped & ~released
         pos[carried] = tcp[carried] + self.offset[rows[carried]]
-        pos[slipped, 2] = self.start_z[rows[slipped]]
+        dropped = slipped | released
+        pos[dropped, 2] = self.start_z[rows[dropped]]
         held = carried
         # Pushes: a shut gripper low enough and within push_radius moves the prop by its own xy motion when that
         # motion heads toward the prop (a flat pusher: the prop keeps its sideways offset, as a cube face does).
