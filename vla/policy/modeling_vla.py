@@ -229,11 +229,11 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         keeps a CarryTracker per env and passes OBS_ENV_STATE), else the policy's own: everything estimated on
         the episode's first frame (target from the table fit), the target then carried by the gripper's state
         (updated here and by select_action at every step) until reset()."""
-        if OBS_ENV_STATE in batch:
+        if OBS_ENV_STATE in batch or self.config.reads_true_env_state:  # the oracle says so in one line without it
             return self._true_env_state(batch, batch_size)
         raw = self._raw_state(batch).detach().cpu().numpy()
         if self._carry is None or self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
-            self._held_env_state = self._locate(batch, on_table=True).detach()
+            self._held_env_state = self.estimate_env_state(batch, reset_frame=True).detach()
             self._carry = CarryTracker(batch_size, state_indices(self.config.state_names))
             self._carry.start(range(batch_size), self._held_env_state[:, :3].cpu().numpy())
         else:
