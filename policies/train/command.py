@@ -224,6 +224,10 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
         )
     if cfg.conditioning_noise < 0:
         raise VlaUserError(f"--conditioning-noise {cfg.conditioning_noise} must be >= 0 (metres)")
+    if cfg.conditioning_at == "carried":
+        from vla.policy.carry_tracker import state_indices
+
+        state_indices(demos.state_names)  # the tracker's gripper gap and tool centre: fail now, not at eval
     conditioning = {
         "env_state_conditioning": True,
         "env_state_relative_to": relative_state_indices(demos.env_state_names, demos.state_names),

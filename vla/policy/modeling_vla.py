@@ -231,13 +231,12 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         (updated here and by select_action at every step) until reset()."""
         if OBS_ENV_STATE in batch or self.config.reads_true_env_state:  # the oracle says so in one line without it
             return self._true_env_state(batch, batch_size)
-        raw = self._raw_state(batch).detach().cpu().numpy()
         if self._carry is None or self._held_env_state is None or self._held_env_state.shape[0] != batch_size:
             self._held_env_state = self.estimate_env_state(batch, reset_frame=True).detach()
             self._carry = CarryTracker(batch_size, state_indices(self.config.state_names))
             self._carry.start(range(batch_size), self._held_env_state[:, :3].cpu().numpy())
         else:
-            self._carry.update(range(batch_size), raw)  # idempotent when select_action already saw this frame
+            self.observe(batch)  # idempotent when select_action already saw this frame
         target = torch.as_tensor(self._carry.pos, dtype=torch.float32, device=self.device)
         return torch.cat([target, self._held_env_state[:, 3:]], 1)
 
