@@ -252,7 +252,11 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
                 "--aux-scenes N and --aux-weight > 0"
             )
         table_fit = cfg.conditioning_at == "carried"  # the target's reset-frame table position
-        locator = dataclasses.replace(config.locator, semantic_classes=SEMANTIC_CLASSES, table_fit=table_fit)
+        if cfg.colour_vote < 0:
+            raise VlaUserError(f"--colour-vote {cfg.colour_vote} must be >= 0 (0: no colour vote)")
+        locator = dataclasses.replace(
+            config.locator, semantic_classes=SEMANTIC_CLASSES, table_fit=table_fit, colour_vote=cfg.colour_vote
+        )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
         return config
@@ -296,6 +300,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
             and bank.demo_fraction == demo_fraction
             and (bank.pixels is not None or not wants_pixels)
             and (bank.semantics is not None or not wants_semantics)
+            and (bank.point_colours is not None or not (config.reads_locator and config.locator.colour_vote))
         ):
             return bank
     record = Path(cfg.dataset) / "meta" / "vla_collect.json"

@@ -68,6 +68,13 @@ class TrainConfig:
     locator reads the reset frame, and the head trains on the true first-frame positions) or tracked (the
     locator follows the target at every frame, the goal is read on the reset frame) or carried (the reset
     frame's estimate, the target then carried along by the gripper's state)."""
+    colour_vote: float = 5.0
+    """With --locator: weight of its colour vote (0: off). A linear head on the instruction names the colour of
+    the prop the target (and a bowl or base-cube goal) is, and every heatmap cell's log-probability of that colour
+    (the per-pixel colour classes, learned on every prop in the scene bank) is added, times this weight, when
+    the peak is chosen: a distractor of another colour can no longer win it. Inference-time only; the
+    heatmaps train as before. On the oracle colours, 5 cut stack's wrong-cube estimates from 17% to 3% of
+    layouts and place's wrong-bowl ones from 17% to 3% (README, "Policy quality")."""
     conditioning_at: Literal["current", "episode_start", "tracked", "carried"] = "current"
     """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
     current frame; or of the episode's first frame held for the whole episode (the estimate is then made

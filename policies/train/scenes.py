@@ -33,7 +33,7 @@ from vla.constants import OBS_ENV_STATE, OBS_STATE, TASK
 from vla.envs.manipulation.props import COLOURS
 from vla.envs.manipulation.scene import SEMANTIC_SHAPES
 from vla.errors import VlaUserError
-from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
+from vla.policy.grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS
 
 SEMANTIC_CLASSES = (1 + len(COLOURS), 1 + len(SEMANTIC_SHAPES))  # colour, shape (+ background)
 
@@ -52,6 +52,8 @@ class SceneBank:
     # (the env-state points, then the env's L landmarks), NaN unseen
     semantics: torch.Tensor | None = None  # (N, cameras, 2, H, W) uint8 colour / shape class per pixel, 0 = no prop
     semantic_classes: tuple[int, ...] = ()  # classes per semantics channel, background included
+    point_colours: torch.Tensor | None = None  # (N, E // 3) uint8 colour class of the prop each env-state point is
+    # on: the target's, the bowl's or base cube's for a goal that is a prop, 0 for one that is not (pick, push)
     demo_fraction: float = 0.0  # share of mid-demonstration scenes (generate_scene_bank)
 
     def __len__(self) -> int:
@@ -71,6 +73,7 @@ class SceneBank:
             OBS_ENV_STATE: self.env_state[indices],
             TASK: [self.instructions[i] for i in indices.tolist()],
             **({AUX_PIXELS: self.pixels[indices]} if self.pixels is not None else {}),
+            **({AUX_COLOURS: self.point_colours[indices]} if self.point_colours is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -80,6 +83,8 @@ class SceneBank:
             tensors["pixels"] = self.pixels
         if self.semantics is not None:
             tensors["semantics"] = self.semantics
+        if self.point_colours is not None:
+            tensors["point_colours"] = self.point_colours
         tmp = path.with_suffix(".tmp")
         meta = {
             "instructions": json.dumps(self.instructions),
@@ -106,6 +111,7 @@ class SceneBank:
             pixels=t.get("pixels"),  # banks saved before the grounding heatmaps have none
             semantics=t.get("semantics"),
             semantic_classes=tuple(json.loads(meta.get("semantic_classes", "[]"))),
+            point_colours=t.get("point_colours"),  # banks saved before the colour vote have none
             demo_fraction=float(json.loads(meta.get("demo_fraction", "0"))),
         )
 
@@ -127,7 +133,7 @@ def _render_scenes(args) -> dict:
 
     envs = {t: vla.envs.make_env(t, image_size=image_size, split=split) for t in tasks}
     out = {"images": {k: [] for k in camera_keys}, "state": [], "env_state": [], "instructions": []}
-    out.update(pixels=[], semantics=[])
+    out.update(pixels=[], semantics=[], point_colours=[])
     try:
         for seed in seeds:
             rng = np.random.default_rng(seed)
@@ -158,6 +164,7 @@ def _render_scenes(args) -> dict:
             if semantics:
                 out["semantics"].append(np.stack([scene.prop_semantics(_camera_name(k), size) for k in camera_keys]))
             out["instructions"].append(str(obs[TASK]))
+            out["point_colours"].append(point_colours(env.unwrapped.episode, len(env_state) // 3))
     finally:
         for env in envs.values():
             env.close()
@@ -207,8 +214,24 @@ def generate_scene_bank(
         pixels=torch.from_numpy(np.concatenate([np.stack(p["pixels"]) for p in parts]).astype(np.float32)),
         semantics=torch.from_numpy(np.concatenate([np.stack(p["semantics"]) for p in parts])) if semantics else None,
         semantic_classes=SEMANTIC_CLASSES if semantics else (),
+        point_colours=torch.from_numpy(np.concatenate([np.stack(p["point_colours"]) for p in parts])),
         demo_fraction=demo_fraction,
     )
+
+
+def point_colours(episode, points: int) -> np.ndarray:
+    """(points,) uint8 colour class (1 + index in COLOURS; 0: no prop) of the prop each env-state point is on:
+    the target, then the goal when the goal is a prop (the bowl, the base cube) and 0 when it is a point in the
+    air or a region of the table."""
+
+    def colour(body: str) -> int:
+        return 1 + list(COLOURS).index(episode.layout.by_body(body).colour)
+
+    out = np.zeros(points, np.uint8)
+    out[0] = colour(episode.target)
+    if points > 1 and episode.reference is not None:
+        out[1] = colour(episode.reference)
+    return out
 
 
 def _camera_name(key: str) -> str:

@@ -220,6 +220,14 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     assert bank.semantics.shape == (6, 2, 2, 32, 32) and bank.semantic_classes == (9, 5)
     assert (bank.semantics[:, 0, 0] > 0).flatten(1).any(1).all() and int(bank.semantics[:, :, 0].max()) <= 8
     assert torch.equal(back.semantics, bank.semantics) and back.semantic_classes == (9, 5)
+    # Point colours: the named prop's colour (the instruction's first colour word), and a place goal's bowl's
+    # (its second); a pick goal is a point in the air, on no prop.
+    from vla.envs.manipulation.props import COLOURS
+
+    assert bank.point_colours.shape == (6, 2) and torch.equal(back.point_colours, bank.point_colours)
+    for text, (target, goal) in zip(bank.instructions, bank.point_colours.tolist(), strict=True):
+        named = [1 + list(COLOURS).index(w) for w in text.split() if w in COLOURS]
+        assert named == ([target, goal] if "bowl" in text else [target]) and (goal == 0) == ("bowl" not in text)
     assert all(torch.equal(back.images[k], bank.images[k]) for k in cams)
 
 
@@ -505,7 +513,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
     assert [r["step"] for r in rows] == [1, 2, 3]
     for r in rows:
         assert r["locator_loss"] > 0 and r["locator_geometry_loss"] > 0 and r["locator_semantic_loss"] > 0
-        assert r["locator_geometry_own_loss"] > 0
+        assert r["locator_geometry_own_loss"] > 0 and r["locator_colour_loss"] > 0  # the colour vote's head
         # The total includes the locator's losses, at the auxiliary weight (0.5).
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["locator_geometry_loss"])
 

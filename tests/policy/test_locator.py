@@ -204,3 +204,50 @@ def test_locator_geometry_loss_from_its_own_points_counts_only_labelled_points(b
     # The scene batch's own-points loss is part of the locator's training loss.
     _, info = policy._locator_loss(b, b)
     assert info["locator_geometry_own_loss"] > 0
+
+
+def test_the_colour_vote_names_the_props_colour_and_moves_the_peak_onto_it(bank):
+    from vla.policy.grounding import AUX_COLOURS
+
+    policy = locator_policy(bank, colour_vote=5.0)
+    loc = policy.locator
+    rows = bank.labels(torch.arange(len(bank)))
+    labels = rows[AUX_COLOURS]  # (12, 2): the target's colour; a place goal's bowl's; 0 for pick's lift point
+    assert labels.shape == (12, 2) and (labels[:, 0] > 0).all() and (labels[:, 1] == 0).any()
+    assert (labels[:, 1] > 0).any()
+    words, mask, _, _ = policy._locator_text(rows)
+    opt = torch.optim.AdamW(loc.point_colour.parameters(), lr=1e-2)
+    first = float(loc.colour_loss(words, mask, labels).detach())
+    for _ in range(200):
+        loss = loc.colour_loss(words, mask, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < first / 10
+    with torch.no_grad():
+        named = loc.colour_logits(words, mask).argmax(-1)
+    assert torch.equal(named, labels.long())  # every point's colour, "on no prop" included
+
+    # The vote: a brighter heatmap peak on a prop of another colour loses to the named colour's prop.
+    h = w = SIZE // 2
+    target = int(labels[0, 0])
+    other = 1 + target % 8  # another colour class in 1..8
+    semantics = torch.full((1, 9 + 5, h, w), -8.0)
+    semantics[0, 0] = 8.0  # background everywhere ...
+    semantics[0, 0, 4:7, 4:7], semantics[0, other, 4:7, 4:7] = -8.0, 8.0  # ... but a distractor here
+    semantics[0, 0, 15:18, 15:18], semantics[0, target, 15:18, 15:18] = -8.0, 8.0  # and the named prop here
+    logits = torch.zeros(1, loc.num_maps, h, w)
+    logits[0, :, 5, 5], logits[0, :, 16, 16] = 10.0, 7.0
+    with torch.no_grad():
+        prior = loc.colour_prior(words[:1], mask[:1], semantics)
+    assert prior.shape == logits.shape and float(prior[0, 2:].abs().max()) == 0  # landmarks get no vote
+    cell = 1 / (2 * h)  # half a cell, in image fractions
+    plain = loc.image_points(logits)[0, 0]
+    voted = loc.image_points(logits, prior)[0, 0]
+    assert abs(float(plain[0]) - 5.5 / w) < cell and abs(float(voted[0]) - 16.5 / w) < cell
+    # A goal on no prop (pick's lift point) gets almost no vote: its peak stays where the heatmap puts it.
+    pick = int(torch.nonzero(labels[:, 1] == 0)[0])
+    with torch.no_grad():
+        prior = loc.colour_prior(words[pick : pick + 1], mask[pick : pick + 1], semantics)
+    assert float(prior[0, 1].abs().max()) < 0.5
+    assert abs(float(loc.image_points(logits, prior)[0, 1, 0]) - 5.5 / w) < cell

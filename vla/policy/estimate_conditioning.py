@@ -39,12 +39,14 @@ PEAK_RADIUS = 1
 """Cells on each side of a heatmap's highest cell that its committed position averages over (3x3)."""
 
 
-def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS) -> torch.Tensor:
+def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS, prior: torch.Tensor | None = None) -> torch.Tensor:
     """(B, M, h, w) heatmap logits -> (B, 3M): each map's soft-argmax (x, y) in [-1, 1] over the
-    (2r+1)^2 cells around its highest cell, and its peak probability over the whole map."""
+    (2r+1)^2 cells around its highest cell, and its peak probability over the whole map. `prior` (B, M, h, w)
+    log-weights, when given, are added to the logits to choose the peak cell only (the soft-argmax around it
+    reads the logits alone)."""
     b, m, h, w = logits.shape
     flat = logits.flatten(2)  # (B, M, h*w)
-    top = flat.argmax(-1)  # (B, M)
+    top = (flat if prior is None else flat + prior.flatten(2)).argmax(-1)  # (B, M)
     rows = torch.arange(h, device=logits.device)
     cols = torch.arange(w, device=logits.device)
     near_row = ((rows[None, None, :] - (top // w)[..., None]).abs() <= radius)[..., :, None]  # (B, M, h, 1)

@@ -83,6 +83,13 @@ class LocatorConfig:
     """Peak learning rate of the locator's parameters (the rest of the policy trains at `vla train --lr`); the
     trainer's warm-up and decay apply to it too. Measured by bench/bench_locator.py: at 3e-4 the locator has
     not learned which prop is named within 1,700 steps, at 1e-3 it has."""
+    colour_vote: float = 0.0
+    """Weight of the colour vote (0: none; needs `semantic_classes`, colour first): a linear head reads each
+    point's attention-pooled instruction phrases and names the colour of the prop that point is on ("not a
+    prop" for pick's lift point and push's goal region); at inference every cell's log-probability of that
+    colour (the per-pixel class head's), times this weight, is added to the heatmap to choose the peak. The
+    heatmaps alone confuse a named prop with a distractor of another colour; the per-pixel colours are learned
+    on every prop in view, so a held-out colour-shape combination still has a known colour."""
     table_fit: bool = False
     """Also keep a least-squares table fit (`vla.policy.table_fit`): the target's table xy from cubic terms of
     its image point, the landmarks' and the tool centre's position, solved on the scene bank before training.
@@ -105,11 +112,15 @@ class LocatorConfig:
             or self.label_sigma <= 0
             or self.pixel_noise < 0
             or self.geometry_batch < 1
+            or self.colour_vote < 0
         ):
             raise VlaUserError(
                 f"locator: lr={self.lr} > 0, landmarks={self.landmarks} >= 0, label_sigma={self.label_sigma} > 0, "
-                f"pixel_noise={self.pixel_noise} >= 0 and geometry_batch={self.geometry_batch} >= 1 required"
+                f"pixel_noise={self.pixel_noise} >= 0, geometry_batch={self.geometry_batch} >= 1 and "
+                f"colour_vote={self.colour_vote} >= 0 required"
             )
+        if self.colour_vote and not self.semantic_classes:
+            raise VlaUserError("locator: colour_vote needs semantic_classes (per-pixel colour classes to vote with)")
 
 
 class _Up(nn.Module):
@@ -172,6 +183,10 @@ class TargetLocator(nn.Module):
         self.scale = nn.Parameter(torch.tensor(d**-0.5))
         self.semantic_classes = config.semantic_classes
         self.semantics = nn.Conv2d(d, sum(self.semantic_classes), kernel_size=1) if self.semantic_classes else None
+        # The colour each point's prop has, from its phrases (class 0: the point is on no prop).
+        self.point_colour = (
+            nn.Linear(QUERY_HEADS * text_dim, self.semantic_classes[0]) if config.colour_vote > 0 else None
+        )
         self.sentence = nn.Linear(text_dim, SENTENCE_DIM)
         if env_state_dim != 3 * num_points:
             raise VlaUserError(
@@ -214,19 +229,47 @@ class TargetLocator(nn.Module):
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = up(x, skip)
         cells = self.embed(x)  # (B, D, h, w)
-        scores = torch.einsum("bte,phe->bpht", words, self.point_queries)
-        scores = scores.masked_fill(~text_mask[:, None, None], float("-inf"))
-        phrases = torch.einsum("bpht,bte->bphe", scores.softmax(-1), words).flatten(2)  # (B, points, heads * E)
+        phrases = self.phrases(words, text_mask)
         queries = self.point_text(phrases) + self.point_sentence(sentence).unflatten(1, (self.num_points, -1))
         queries = torch.cat([queries, self.landmark_queries.expand(queries.shape[0], -1, -1)], 1)
         logits = torch.einsum("bdhw,bpd->bphw", cells, queries) * self.scale
         return logits, (self.semantics(cells) if self.semantics is not None else None)
 
+    def phrases(self, words: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) word states, (B, T) mask -> (B, points, heads * E) each point's attention-pooled phrases."""
+        scores = torch.einsum("bte,phe->bpht", words, self.point_queries)
+        scores = scores.masked_fill(~text_mask[:, None, None], float("-inf"))
+        return torch.einsum("bpht,bte->bphe", scores.softmax(-1), words).flatten(2)
+
     @staticmethod
-    def image_points(logits: torch.Tensor) -> torch.Tensor:
-        """(B, maps, h, w) -> (B, maps, 2) each map's committed point (soft-argmax around its peak) in [0, 1]."""
+    def image_points(logits: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, maps, h, w) -> (B, maps, 2) each map's committed point (soft-argmax around its peak) in [0, 1];
+        `prior` (B, maps, h, w) log-weights added to choose the peak (the colour vote)."""
         m = logits.shape[1]
-        return (peak_features(logits)[:, : 2 * m].unflatten(1, (m, 2)) + 1) / 2
+        return (peak_features(logits, prior=prior)[:, : 2 * m].unflatten(1, (m, 2)) + 1) / 2
+
+    # ------------------------------------------------------------------ colour vote
+    def colour_logits(self, words: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """(B, points, colours) logits of the colour of the prop each point is on (0: on no prop)."""
+        return self.point_colour(self.phrases(words, text_mask))
+
+    def colour_loss(self, words: torch.Tensor, text_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the point colours against labels (B, points) (0: on no prop; -1: unknown)."""
+        logits = self.colour_logits(words, text_mask)
+        return F.cross_entropy(logits.flatten(0, 1), labels.long().flatten().to(logits.device), ignore_index=-1)
+
+    def colour_prior(self, words: torch.Tensor, text_mask: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+        """The vote: (B, maps, h, w) log-weights, colour_vote x log P(the cell shows the named colour), scaled by
+        the probability that the point is on a prop at all; zero for the landmarks."""
+        n = self.semantic_classes[0]
+        named = self.colour_logits(words, text_mask).float().softmax(-1)  # (B, points, n)
+        on_prop = 1 - named[..., 0]
+        named = named[..., 1:] / on_prop.clamp_min(1e-6)[..., None]
+        cell = semantics[:, :n].float().softmax(1)[:, 1:]  # (B, n - 1, h, w)
+        match = torch.einsum("bpc,bchw->bphw", named, cell).clamp_min(1e-6).log()
+        prior = self.config.colour_vote * on_prop[..., None, None] * match
+        landmarks = prior.new_zeros(prior.shape[0], self.config.landmarks, *prior.shape[2:])
+        return torch.cat([prior, landmarks], 1)
 
     def heatmap_loss(self, logits: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy to Gaussian labels + coord_weight * L1 of the soft-argmax, over visible points.

@@ -22,7 +22,7 @@ from .carry_tracker import CarryTracker, state_indices
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
 from .estimate_conditioning import EnvStateConditioning, PositionEstimator
-from .grounding import AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
+from .grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
 from .locator import TargetLocator
 from .normalization import Normalizer
@@ -263,8 +263,16 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         return logits, semantics, sentence, state
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
-        logits, _, sentence, state = self._locator_heatmaps(batch)
-        return self.locator.estimate(self.locator.image_points(logits), state, sentence, on_table=on_table)
+        logits, semantics, sentence, state = self._locator_heatmaps(batch)
+        points = self.locator.image_points(logits, self._colour_prior(batch, semantics))
+        return self.locator.estimate(points, state, sentence, on_table=on_table)
+
+    def _colour_prior(self, batch: dict[str, Any], semantics: torch.Tensor | None) -> torch.Tensor | None:
+        """The locator's colour vote for a batch (its per-cell class logits given), or None without one."""
+        if self.locator.point_colour is None or semantics is None:
+            return None
+        words, mask, _, _ = self._locator_text(batch)
+        return self.locator.colour_prior(words, mask, semantics)
 
     @torch.no_grad()
     def fit_locator_table(self, rows: dict[str, Any]) -> dict[str, float]:
@@ -380,7 +388,16 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             loss = loss + s_loss
             info["locator_semantic_loss"] = float(s_loss.detach())
         rows = labels if labels is not None else scenes
-        _, _, sentence, state = self._locator_text(rows)
+        words, text_mask, sentence, state = self._locator_text(rows)
+        if self.locator.point_colour is not None:
+            if AUX_COLOURS not in rows:
+                raise VlaUserError(
+                    "the locator's colour vote learns from the scene bank's point colours, which this bank lacks; "
+                    "re-render it (delete scene_bank.safetensors in the run directory)"
+                )
+            c_loss = self.locator.colour_loss(words, text_mask, torch.as_tensor(rows[AUX_COLOURS]))
+            loss = loss + c_loss
+            info["locator_colour_loss"] = float(c_loss.detach())
         points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device)[:, 0]
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         g_loss = self.locator.geometry_loss(points, state, sentence, env_state)
