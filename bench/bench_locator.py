@@ -3,20 +3,21 @@
     # Train a fresh locator alone on a scene bank for a few minutes, then measure it:
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py train --scenes 3000 --minutes 5 --out /tmp/locator
 
-    # Measure the locator inside a trained checkpoint:
+    # Measure the locator inside a trained checkpoint (--colour-vote 0: the same weights without the colour vote):
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py checkpoint --checkpoint RUN/checkpoints/last/pretrained_model
 
 Both report, per task and split (training wordings and combinations; held-out ones), on the reset frames of
-new layouts (seeds from 500000; the arm at home, as `--conditioning-at episode_start` reads them): the
-median and 90th-percentile xy error of the target and goal estimates (cm), the share of target estimates
-within 1 cm and 2 cm, the median image error of each heatmap (pixels), and the geometry's own error (the
-target estimate from the true image points); and, for the same layouts partway through the scripted expert's
-demonstration (a random number of steps, as a tracking bank's mid-demonstration scenes), the target's xyz
-error (what `--conditioning-at tracked` reads at every frame). The oracle head's success falls from 95% to
-74% at 1 cm of error per axis (README, "Policy quality"), so 1 cm is the bar. `train` optimizes only the
-locator's losses (heatmaps, per-pixel classes, geometry), batch 32 + 1,024 label rows, AdamW at --lr
-(default 1e-3, the locator's rate in `vla train`) with a cosine decay over the time budget, 2 threads; it
-saves the bank for reuse and the policy to OUT/locator_policy.
+new layouts (seeds from 500000; the arm at home, as `--conditioning-at episode_start` reads them): the median
+and 90th-percentile xy error of the target and goal estimates (cm; the target's from the table fit where the
+checkpoint has one), the share of target estimates within 1 cm and 2 cm, the share of target and goal
+estimates more than 3 cm off (on another prop, in practice), the median image error of each heatmap (pixels),
+and the geometry's own error (the target estimate from the true image points); and, for the same layouts
+partway through the scripted expert's demonstration (a random number of steps, as a tracking bank's
+mid-demonstration scenes), the target's xyz error (what `--conditioning-at tracked` reads at every frame). The
+oracle head's success falls from 95% to 74% at 1 cm of error per axis (README, "Policy quality"), so 1 cm is
+the bar. `train` optimizes only the locator's losses (heatmaps, per-pixel classes, geometry), batch 32 + 1,024
+label rows, AdamW at --lr (default 1e-3, the locator's rate in `vla train`) with a cosine decay over the time
+budget, 2 threads; it saves the bank for reuse and the policy to OUT/locator_policy.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def fresh_policy(bank):
         env_state_conditioning=True,
         env_state_source="locator",
         env_state_at="episode_start",
-        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES),
+        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES, colour_vote=5.0),  # vla train --locator's default
     )
     policy = VLAPolicy(config)
     stats = {
@@ -73,7 +74,12 @@ def train_locator(args) -> object:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "locator_bank.safetensors"
     bank = SceneBank.load(path) if path.is_file() else None
-    if bank is None or len(bank) != args.scenes or bank.demo_fraction != args.demo_fraction:
+    if (
+        bank is None
+        or len(bank) != args.scenes
+        or bank.demo_fraction != args.demo_fraction
+        or bank.point_colours is None  # saved before the colour vote
+    ):
         bank = generate_scene_bank(
             args.scenes, list(TASKS), "train", 96, (OBS_IMAGE_SCENE,), seed=3, semantics=True, posed_fraction=0.5,
             demo_fraction=args.demo_fraction,
@@ -135,7 +141,7 @@ def measure(policy, scenes: int) -> dict:
                     obs, _ = env.reset(seed=seed)
                     truth = env.unwrapped.privileged_state()
                     batch = {k: v for k, v in obs.items()}
-                    est = policy.estimate_env_state(batch)[0].numpy()
+                    est = policy.estimate_env_state(batch, reset_frame=True)[0].numpy()
                     target_err.append(np.linalg.norm(est[:2] - truth[:2]) * 100)
                     goal_err.append(np.linalg.norm(est[3:5] - truth[3:5]) * 100)
                     labels = env.unwrapped.scene.project(
@@ -156,6 +162,8 @@ def measure(policy, scenes: int) -> dict:
                 "target_cm_p90": float(np.percentile(t, 90)),
                 "target_within_1cm": float((t < 1).mean()),
                 "target_within_2cm": float((t < 2).mean()),
+                "target_over_3cm": float((t > 3).mean()),  # on another prop, in practice
+                "goal_over_3cm": float((gl > 3).mean()),
                 "goal_cm_median": float(np.median(gl)),
                 "goal_cm_p90": float(np.percentile(gl, 90)),
                 "image_px_median": [float(x) for x in np.nanmedian(p, 0)],
@@ -166,8 +174,8 @@ def measure(policy, scenes: int) -> dict:
             r = results[f"{split}/{task}"]
             print(
                 f"| {split} | {task} | {r['target_cm_median']:.2f} | {r['target_cm_p90']:.2f} | "
-                f"{r['target_within_1cm']:.0%} | {r['target_within_2cm']:.0%} | {r['goal_cm_median']:.2f} | "
-                f"{r['goal_cm_p90']:.2f} | "
+                f"{r['target_within_1cm']:.0%} | {r['target_within_2cm']:.0%} | {r['target_over_3cm']:.0%} | "
+                f"{r['goal_cm_median']:.2f} | {r['goal_cm_p90']:.2f} | {r['goal_over_3cm']:.0%} | "
                 + " / ".join(f"{x:.1f}" for x in r["image_px_median"])
                 + f" | {r['target_cm_median_from_true_image_points']:.2f} | {r['mid_demo_target_xyz_cm_median']:.2f} / "
                 f"{r['mid_demo_target_xyz_cm_p90']:.2f} |",
@@ -193,6 +201,12 @@ def main() -> None:
     ck = sub.add_parser("checkpoint", help="measure the locator of a checkpoint trained with --locator")
     ck.add_argument("--checkpoint", type=Path, required=True)
     ck.add_argument("--out", type=Path, default=None)
+    ck.add_argument(
+        "--colour-vote",
+        type=float,
+        default=None,
+        help="override the checkpoint's colour-vote weight (0: off), to measure the vote on the same weights",
+    )
     for p in (tr, ck):
         p.add_argument("--eval-scenes", type=int, default=40, help="reset frames per task and split")
         p.add_argument("--threads", type=int, default=2)
@@ -206,12 +220,20 @@ def main() -> None:
         policy = load_policy(args.checkpoint)
         if policy.locator is None:
             raise SystemExit(f"bench_locator: {args.checkpoint} has no target locator (trained without --locator)")
+        if args.colour_vote is not None:
+            if args.colour_vote < 0 or (args.colour_vote > 0 and policy.locator.point_colour is None):
+                raise SystemExit(
+                    f"bench_locator: --colour-vote {args.colour_vote} needs a weight >= 0 and, above 0, a checkpoint "
+                    "trained with the colour vote (vla train --locator --colour-vote W)"
+                )
+            policy.locator.config.colour_vote = args.colour_vote
     print(
-        "| split | task | target median cm | target p90 cm | within 1 cm | within 2 cm | goal median cm | goal p90 cm"
+        "| split | task | target median cm | target p90 cm | within 1 cm | within 2 cm | over 3 cm | goal median cm"
+        " | goal p90 cm | goal over 3 cm"
         " | image error px (target / goal / landmarks) | target median cm from true image points"
         " | mid-demonstration target xyz cm median / p90 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = measure(policy, args.eval_scenes)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,12 @@ def main() -> None:
         "scene bank renders at about 21 scenes/s instead of 18)",
     )
     parser.add_argument(
+        "--colour-vote",
+        type=float,
+        default=None,
+        help="with --locator: weight of the locator's colour vote (vla train flag; default: vla train's, 5; 0: off)",
+    )
+    parser.add_argument(
         "--oracle-conditioning",
         action="store_true",
         help="ablation: the action head reads the simulator's true target/goal positions (vla train flag)",
@@ -106,6 +112,7 @@ def main() -> None:
         *(["--estimate-conditioning"] if args.estimate_conditioning else []),
         *(["--oracle-conditioning"] if args.oracle_conditioning else []),
         *(["--locator"] if args.locator else []),
+        *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
     )  # fmt: skip
@@ -135,6 +142,7 @@ def main() -> None:
         "estimate_conditioning": args.estimate_conditioning,
         "oracle_conditioning": args.oracle_conditioning,
         "locator": args.locator,
+        "colour_vote": json.loads((Path(ckpt) / "config.json").read_text())["locator"].get("colour_vote"),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "load_average_at_end": os.getloadavg(),

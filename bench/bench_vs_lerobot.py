@@ -6,11 +6,15 @@ inference ms per chunk at batch 1 (preprocessing included), as a markdown table 
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --quick          # smoke test, a few minutes
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py                  # 10 min per policy, 20 eps/task
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --dataset DIR --minutes 30 --eval-episodes 50
+    # ours with the recipe of the best bench_policy.py run (target locator, the target carried by the gripper):
+    MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --dataset DIR --locator --batch-size 64 ...
 
 Our four heads (vla-diffusion, vla-flow, vla-tokens, vla-l1) train through `vla train`'s Trainer;
 lerobot's policies (configs in vla/baselines/configuration_lerobot.py) through the same harness
 (vla/baselines/training.py: same batch order, augmentation, LR schedule, grad clip and EMA; each
-with lerobot's optimizer preset). All evaluate their EMA weights. lerobot's policies do not read
+with lerobot's optimizer preset). With --locator ours are built and their scene bank rendered exactly as
+`vla train --locator --conditioning-at carried` does (the bank once, its time charged to each of ours).
+All evaluate their EMA weights. lerobot's policies do not read
 the instruction; ours do. Without --dataset (or when it does not exist) demos are recorded first
 with `vla collect`. Inference latency is measured at the end, round-robin across all trained
 policies on one observation, so load from other processes on a shared machine falls on all alike
@@ -77,6 +81,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="scene bank for our policies' auxiliary grounding loss (0: off); its render time is taken out of "
         "each of our policies' budget, so the wall-clock comparison stays fair",
     )
+    p.add_argument(
+        "--locator",
+        action="store_true",
+        help="our policies train and act as `vla train --locator` does (the target locator, its one-camera scene "
+        "bank with segmentation labels, charged to ours like the grounding bank); default: the plain recipe",
+    )
+    p.add_argument(
+        "--conditioning-at",
+        choices=["current", "episode_start", "tracked", "carried"],
+        default="carried",
+        help="with --locator: which positions our action heads read (vla train flag)",
+    )
+    p.add_argument("--conditioning-noise", type=float, default=0.005, help="with --locator: std (m) of training noise")
     p.add_argument("--baseline-lr", type=float, default=None, help="peak LR of lerobot's policies (preset: 1e-4)")
     p.add_argument("--chunk-size", type=int, default=None, help="action chunk H for all policies (default: ours)")
     p.add_argument("--n-action-steps", type=int, default=None, help="actions executed per chunk (default: ours)")
@@ -147,10 +164,22 @@ def prepare_dataset(args: argparse.Namespace, tasks: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- training
-def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=None, scene_minutes: float = 0.0):
+def recipe(args) -> dict:
+    """Our policies' `vla train` flags beyond the shared ones: the locator recipe, or none."""
+    if not args.locator:
+        return {}
+    return {
+        "locator": True,
+        "conditioning_at": args.conditioning_at,
+        "conditioning_noise": args.conditioning_noise,
+        "aux_scenes": args.aux_scenes,
+    }
+
+
+def our_config(name: str, demos, args, overrides: dict):
+    """Our policy's config, built as `vla train` builds it (the locator recipe with --locator)."""
+    from vla.policies.train.command import with_estimate_conditioning
     from vla.policies.train.config import TrainConfig
-    from vla.policies.train.trainer import Trainer
-    from vla.policy.checkpoint import load_policy
     from vla.policy.configuration_vla import make_config
 
     config = make_config(
@@ -163,6 +192,17 @@ def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=No
         action_names=tuple(demos.action_names),
         env_state_dim=demos.env_state.shape[1] if demos.env_state is not None else 0,
     )
+    if not args.locator:
+        return config
+    return with_estimate_conditioning(config, TrainConfig(dataset="", policy=name, **recipe(args)), demos)
+
+
+def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=None, scene_minutes: float = 0.0):
+    from vla.policies.train.config import TrainConfig
+    from vla.policies.train.trainer import Trainer
+    from vla.policy.checkpoint import load_policy
+
+    config = our_config(name, demos, args, overrides)
     out = args.out / "train" / name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -177,6 +217,7 @@ def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=No
         resume=False,
         device="cpu",
         save_every=10**9,
+        **recipe(args),
     )
     trainer = Trainer(cfg, config, demos, out, scenes=scenes)
     params = sum(p.numel() for p in trainer.policy.parameters())
@@ -386,10 +427,20 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = json.loads((dataset / "meta" / "vla_collect.json").read_text())["settings"]
         t0 = time.perf_counter()
-        scenes = generate_scene_bank(
-            args.aux_scenes, list(settings["tasks"]), settings["split"], int(settings["image_size"]),
-            ours_default.camera_keys, seed=args.seed,
-        )  # fmt: skip
+        if args.locator:  # the locator's bank, exactly as `vla train --locator` renders it (the same for all heads)
+            from vla.policies.train.command import scene_bank
+            from vla.policies.train.config import TrainConfig
+
+            first = next(n for n in args.policies if n in OURS)
+            cfg = TrainConfig(dataset=str(dataset), policy=first, seed=args.seed, **recipe(args))
+            bank_dir = args.out / "scene_bank"
+            (bank_dir / "scene_bank.safetensors").unlink(missing_ok=True)  # rendered (and timed) afresh
+            scenes = scene_bank(cfg, our_config(first, demos, args, shared), bank_dir)
+        else:
+            scenes = generate_scene_bank(
+                args.aux_scenes, list(settings["tasks"]), settings["split"], int(settings["image_size"]),
+                ours_default.camera_keys, seed=args.seed,
+            )  # fmt: skip
         scene_minutes = (time.perf_counter() - t0) / 60
         print(f"[bench] scene bank: {args.aux_scenes} scenes in {scene_minutes * 60:.0f} s (charged to ours)")
         if scene_minutes >= args.minutes:

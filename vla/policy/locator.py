@@ -16,6 +16,13 @@ point's image position by ~1 cm. So the locator is its own small network with tw
   shape class (from the simulator's segmentation), so colours and shapes are learned for every prop in view
   and a held-out colour-shape combination is a new sum of known parts. Trained on scene-bank scenes with
   a cross-entropy to Gaussian labels plus an L1 on each map's soft-argmax (sub-cell precision).
+- **A colour vote** (`colour_vote` > 0): a linear head on each point's pooled phrases names the colour of the
+  prop the point is on (or none: pick's lift point, push's goal region), trained on the bank's point colours.
+  Choosing a map's peak, every cell's log-probability of that colour (from the per-pixel classes) is added to
+  the heatmap, weighted, so a brighter peak on a distractor of another colour loses. The heatmaps alone put
+  the target on another prop in about a fifth of pick and stack layouts; shape is not voted on, because the
+  per-pixel shape classes are unreliable at 96 px (a cylinder and a cube a few pixels wide) and made held-out
+  layouts worse when tried with the true shapes.
 - **Geometry**: one MLP shared by the points (told apart by a one-hot) from a point's committed image
   position (its map's soft-argmax around the peak), every map's image position, the normalized state
   (which holds the tool point's true 3-D position) and a projection of the sentence embedding (which
