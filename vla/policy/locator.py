@@ -261,9 +261,9 @@ class TargetLocator(nn.Module):
         return self.point_colour(self.phrases(words, text_mask))
 
     def colour_loss(self, words: torch.Tensor, text_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the point colours against labels (B, points) (0: on no prop; -1: unknown)."""
+        """Cross-entropy of the point colours against labels (B, points) (0: on no prop)."""
         logits = self.colour_logits(words, text_mask)
-        return F.cross_entropy(logits.flatten(0, 1), labels.long().flatten().to(logits.device), ignore_index=-1)
+        return F.cross_entropy(logits.flatten(0, 1), labels.long().flatten().to(logits.device))
 
     def colour_prior(self, words: torch.Tensor, text_mask: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
         """The vote: (B, maps, h, w) log-weights, colour_vote x log P(the cell shows the named colour), scaled by

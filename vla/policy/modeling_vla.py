@@ -256,23 +256,23 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
 
     def _locator_heatmaps(self, batch: dict[str, Any]):
         """-> heatmap logits, class logits (or None), sentence and normalized state of a batch's locator camera."""
+        logits, semantics, _, sentence, state = self._locator_maps(batch)
+        return logits, semantics, sentence, state
+
+    def _locator_maps(self, batch: dict[str, Any]):
+        """-> heatmap logits, class logits (or None), the colour vote's log-weights (or None without one),
+        sentence and normalized state of a batch's locator camera."""
         camera = self.locator.config.camera
         image = prepare_images(batch, (camera,), self.config.image_size, self.device)[camera]
         words, mask, sentence, state = self._locator_text(batch)
         logits, semantics = self.locator.heatmaps(image, words, mask, sentence)
-        return logits, semantics, sentence, state
+        prior = self.locator.colour_prior(words, mask, semantics) if self.locator.point_colour is not None else None
+        return logits, semantics, prior, sentence, state
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
-        logits, semantics, sentence, state = self._locator_heatmaps(batch)
-        points = self.locator.image_points(logits, self._colour_prior(batch, semantics))
+        logits, _, prior, sentence, state = self._locator_maps(batch)
+        points = self.locator.image_points(logits, prior)
         return self.locator.estimate(points, state, sentence, on_table=on_table)
-
-    def _colour_prior(self, batch: dict[str, Any], semantics: torch.Tensor | None) -> torch.Tensor | None:
-        """The locator's colour vote for a batch (its per-cell class logits given), or None without one."""
-        if self.locator.point_colour is None or semantics is None:
-            return None
-        words, mask, _, _ = self._locator_text(batch)
-        return self.locator.colour_prior(words, mask, semantics)
 
     @torch.no_grad()
     def fit_locator_table(self, rows: dict[str, Any]) -> dict[str, float]:
