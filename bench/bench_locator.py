@@ -68,7 +68,7 @@ def fresh_policy(bank):
 def train_locator(args) -> object:
     from vla.constants import OBS_IMAGE_SCENE
     from vla.policies.train.augment import augment_images
-    from vla.policies.train.scenes import SceneBank, generate_scene_bank
+    from vla.policies.train.scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
     from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -77,6 +77,7 @@ def train_locator(args) -> object:
     if (
         bank is None
         or len(bank) != args.scenes
+        or bank.sampling != BANK_SAMPLING  # drawn before the bank had its own random stream
         or bank.demo_fraction != args.demo_fraction
         or bank.point_colours is None  # saved before the colour vote
     ):
@@ -121,7 +122,7 @@ def train_locator(args) -> object:
 
 def measure(policy, scenes: int) -> dict:
     import vla.envs as E
-    from vla.policies.train.scenes import play_expert
+    from vla.policies.train.scenes import BANK_RNG_STREAM, play_expert
 
     policy.eval()
     results = {}
@@ -134,7 +135,7 @@ def measure(policy, scenes: int) -> dict:
                     # Mid-demonstration (the expert played a random number of steps, as in a tracking bank):
                     # how well the locator follows the target into the gripper.
                     env.reset(seed=seed)
-                    obs = play_expert(env, np.random.default_rng(seed))
+                    obs = play_expert(env, np.random.default_rng([seed, BANK_RNG_STREAM]))
                     truth = env.unwrapped.privileged_state()
                     est = policy.estimate_env_state({k: v for k, v in obs.items()})[0].numpy()
                     tracked_err.append(np.linalg.norm(est[:3] - truth[:3]) * 100)

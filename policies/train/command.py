@@ -255,7 +255,11 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
         if cfg.colour_vote < 0:
             raise VlaUserError(f"--colour-vote {cfg.colour_vote} must be >= 0 (0: no colour vote)")
         locator = dataclasses.replace(
-            config.locator, semantic_classes=SEMANTIC_CLASSES, table_fit=table_fit, colour_vote=cfg.colour_vote
+            config.locator,
+            semantic_classes=SEMANTIC_CLASSES,
+            table_fit=table_fit,
+            goal_table_fit=table_fit and cfg.colour_vote > 0,  # the vote's head tells a prop goal from a point
+            colour_vote=cfg.colour_vote,
         )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
@@ -278,7 +282,7 @@ def relative_state_indices(env_state_names: list[str], state_names: list[str]) -
 
 def scene_bank(cfg: TrainConfig, config, out: Path):
     """The run's scene bank: loaded from out/ when it has the requested size, else rendered and saved."""
-    from .scenes import SceneBank, generate_scene_bank
+    from .scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
 
     if config.env_state_dim == 0:
         raise VlaUserError(
@@ -296,6 +300,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator
         if (
             len(bank) == cfg.aux_scenes
+            and bank.sampling == BANK_SAMPLING
             and set(bank.images) == set(cameras)
             and bank.demo_fraction == demo_fraction
             and (bank.pixels is not None or not wants_pixels)

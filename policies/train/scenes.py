@@ -38,6 +38,15 @@ from vla.policy.grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS
 SEMANTIC_CLASSES = (1 + len(COLOURS), 1 + len(SEMANTIC_SHAPES))  # colour, shape (+ background)
 
 SCENE_SEED_OFFSET = 7_000_000  # keeps scene-bank seeds away from collection and evaluation seeds
+BANK_SAMPLING = 2
+"""Version of how a bank draws its scenes. 1 (banks saved before it was recorded): the bank chose each scene's
+task and arm pose from a generator seeded exactly as the env's own, so the task choice and the episode's
+draws were one stream and a task's scenes covered a sliver of its layouts (every pick target a cube of five
+colours, every place bowl yellow or blue, every stack target pink or cyan). 2: the bank's draws come from
+their own stream (`BANK_RNG_STREAM`). A saved bank of an older version is rendered again."""
+BANK_RNG_STREAM = 0x5CE7E
+"""Mixed into the bank's own generator's seed so its draws are independent of the env's, seeded by the same
+number."""
 TOOL_LOW = np.array([0.22, -0.30, 0.05])
 TOOL_HIGH = np.array([0.62, 0.30, 0.22])
 
@@ -55,6 +64,7 @@ class SceneBank:
     point_colours: torch.Tensor | None = None  # (N, E // 3) uint8 colour class of the prop each env-state point is
     # on: the target's, the bowl's or base cube's for a goal that is a prop, 0 for one that is not (pick, push)
     demo_fraction: float = 0.0  # share of mid-demonstration scenes (generate_scene_bank)
+    sampling: int = BANK_SAMPLING  # how the scenes were drawn (BANK_SAMPLING); 1 for banks saved before it
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -90,6 +100,7 @@ class SceneBank:
             "instructions": json.dumps(self.instructions),
             "semantic_classes": json.dumps(self.semantic_classes),
             "demo_fraction": json.dumps(self.demo_fraction),
+            "sampling": json.dumps(self.sampling),
         }
         save_file(tensors, str(tmp), metadata=meta)
         tmp.replace(path)
@@ -113,6 +124,7 @@ class SceneBank:
             semantic_classes=tuple(json.loads(meta.get("semantic_classes", "[]"))),
             point_colours=t.get("point_colours"),  # banks saved before the colour vote have none
             demo_fraction=float(json.loads(meta.get("demo_fraction", "0"))),
+            sampling=int(json.loads(meta.get("sampling", "1"))),
         )
 
 
@@ -136,7 +148,7 @@ def _render_scenes(args) -> dict:
     out.update(pixels=[], semantics=[], point_colours=[])
     try:
         for seed in seeds:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng([int(seed), BANK_RNG_STREAM])  # not the env's stream (BANK_SAMPLING)
             env = envs[tasks[int(rng.integers(len(tasks)))]]
             obs, _ = env.reset(seed=int(seed))
             mid_demo = bool(demo_fraction) and rng.random() < demo_fraction

@@ -162,6 +162,11 @@ class Trainer:
                 median, p90 = (fit[f"table_fit_heldout_{q}_m"] * 100 for q in ("median", "p90"))
                 rows = int(fit["table_fit_rows"])
                 print(f"locator table fit: {rows} bank rows, held-out error median {median:.2f} / p90 {p90:.2f} cm")
+                if fit.get("goal_table_fit_rows"):
+                    median, p90 = (fit[f"goal_table_fit_heldout_{q}_m"] * 100 for q in ("median", "p90"))
+                    rows = int(fit["goal_table_fit_rows"])
+                    print(f"locator goal table fit (bowls, base cubes): {rows} bank rows, held-out error median "
+                          f"{median:.2f} / p90 {p90:.2f} cm")  # fmt: skip
         self.params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.policy.param_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.progress = Progress()

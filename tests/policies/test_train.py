@@ -231,6 +231,30 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     assert all(torch.equal(back.images[k], bank.images[k]) for k in cams)
 
 
+def test_scene_bank_draws_its_tasks_and_poses_independently_of_the_episodes(tmp_path):
+    """The bank picks each scene's task from its own random stream. When it used the env's (seeded by the same
+    number), a task's scenes covered a sliver of its layouts: every pick target a cube, every place bowl yellow
+    or blue, every stack target pink or cyan (a 5,000-scene bank of version 1)."""
+    import re
+
+    from vla.constants import OBS_IMAGE_SCENE
+    from vla.envs.manipulation.props import COLOURS
+    from vla.policies.train.scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
+
+    bank = generate_scene_bank(48, ["pick", "place", "stack"], "train", 24, (OBS_IMAGE_SCENE,), seed=2, workers=1)
+    assert bank.sampling == BANK_SAMPLING == 2
+    colour = "|".join(COLOURS)
+    bowls = {m.group(1) for s in bank.instructions if (m := re.search(rf"the ({colour}) bowl", s))}
+    stacked = {m.group(1) for s in bank.instructions if (m := re.search(rf"the ({colour}) cube (on|on top)", s))}
+    picked = {s.split()[-1] for s in bank.instructions if s.startswith(("pick up", "lift the"))}
+    picked |= {s.split()[-4] for s in bank.instructions if s.startswith("grasp")}
+    assert len(bowls) >= 4 and len(stacked) >= 3 and len(picked) >= 2, (bowls, stacked, picked)
+    # A version-1 bank reads back as one (`vla train` then renders it again; files without the field read as 1).
+    old = SceneBank(bank.images, bank.state, bank.env_state, bank.instructions, sampling=1)
+    old.save(tmp_path / "old.safetensors")
+    assert SceneBank.load(tmp_path / "old.safetensors").sampling == 1
+
+
 def pick_rollouts(policy, seeds):
     """`vla eval`'s rollout of pick episodes with these seeds on 2 async envs."""
     from vla.policies.eval.rollout import make_vector_env, rollout_task

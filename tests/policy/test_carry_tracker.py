@@ -93,9 +93,10 @@ def test_the_table_fit_finds_a_resting_prop_through_the_jittered_camera_to_a_few
     to 1.5 cm and 2 degrees per episode): the fit's held-out error is a few mm, where the target's image point
     alone (the same fit without the landmarks) is off by about a centimetre."""
     from vla.envs.manipulation.tabletop_env import TabletopEnv
+    from vla.policies.train.scenes import SEMANTIC_CLASSES, point_colours
 
     env = TabletopEnv(tasks=("pick", "place", "push", "stack"), image_size=32)
-    points, state, env_state = [], [], []
+    points, state, env_state, colours = [], [], [], []
     try:
         for seed in range(400):
             env.reset(seed=10_000 + seed)
@@ -104,14 +105,33 @@ def test_the_table_fit_finds_a_resting_prop_through_the_jittered_camera_to_a_few
             points.append(env.scene.project("scene", world))
             state.append(env._state())
             env_state.append(target_goal)
+            colours.append(point_colours(env.episode, 2))
     finally:
         env.close()
     points, state, env_state = (torch.as_tensor(np.stack(a), dtype=torch.float32) for a in (points, state, env_state))
+    colours = torch.as_tensor(np.stack(colours))
     tcp = [list(env.state_names).index(k) for k in ("tcp.x", "tcp.y", "tcp.z")]
-    locator = TargetLocator(LocatorConfig(table_fit=True), 16, 2, state.shape[1], 6, tcp_index=tuple(tcp))
-    fit = locator.fit_table(points, state, env_state)
+    config = LocatorConfig(table_fit=True, goal_table_fit=True, colour_vote=1.0, semantic_classes=SEMANTIC_CLASSES)
+    locator = TargetLocator(config, 16, 2, state.shape[1], 6, tcp_index=tuple(tcp))
+    fit = locator.fit_table(points, state, env_state, colours)
     assert fit["table_fit_rows"] >= 390 and bool(locator.table.fitted)  # a few resets put a landmark out of view
     assert fit["table_fit_heldout_median_m"] < 0.004, fit
+    # The goal's fit: on the place and stack resets (a bowl's point at the table top, a base cube's centre 2 cm
+    # up), from the goal's image point and its height, to about a millimetre.
+    assert 150 <= fit["goal_table_fit_rows"] <= 250 and fit["goal_table_fit_terms"] == 455 and locator.goal_table.fitted
+    assert fit["goal_table_fit_heldout_median_m"] < 0.002, fit
+    prop_goal = colours[:4, 1] > 0
+    assert 0 < int(prop_goal.sum()) < 4
+    est = locator.estimate(points[:4], state[:4], torch.zeros(4, 16), on_table=True, goal_on_prop=prop_goal)
+    mlp = locator.estimate(points[:4], state[:4], torch.zeros(4, 16))
+    heights = mlp[:, 5]  # the goal's fit reads the geometry's own height estimate
+    goal_xy = locator.goal_table(locator.table_inputs(points[:4], state[:4], point=1, height=heights))
+    torch.testing.assert_close(est[:, 3:5], torch.where(prop_goal[:, None], goal_xy, mlp[:, 3:5]))
+    torch.testing.assert_close(est[:, 5:], mlp[:, 5:])
+    with pytest.raises(VlaUserError, match="goal table fit needs the scene bank's point colours"):
+        locator.fit_table(points, state, env_state)
+    with pytest.raises(VlaUserError, match="goal_table_fit needs table_fit and colour_vote"):
+        LocatorConfig(goal_table_fit=True, table_fit=True)
 
     alone = TableFit(2)
     seen = torch.isfinite(points[:, 0]).all(-1)

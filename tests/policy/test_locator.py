@@ -251,3 +251,22 @@ def test_the_colour_vote_names_the_props_colour_and_moves_the_peak_onto_it(bank)
         prior = loc.colour_prior(words[pick : pick + 1], mask[pick : pick + 1], semantics)
     assert float(prior[0, 1].abs().max()) < 0.5
     assert abs(float(loc.image_points(logits, prior)[0, 1, 0]) - 5.5 / w) < cell
+
+
+def test_the_committed_point_reads_a_peak_between_cells_to_a_tenth_of_a_cell(bank):
+    """A heatmap shaped like its training labels (a Gaussian of label_sigma cells), peaked between two cells: the
+    default 5x5 window recovers the peak; a 3x3 window's truncated Gaussian pulls it toward the peak cell."""
+    h = w = 24
+    near = locator_policy(bank, peak_radius=1).locator
+    wide = locator_policy(bank).locator
+    assert wide.config.peak_radius == 2
+    rows, cols = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    for offset in (0.1, 0.25, 0.4):
+        x, y = 11.5 + offset, 9.5 - offset  # cell-centre units
+        logits = -((cols - x) ** 2 + (rows - y) ** 2) / (2 * wide.config.label_sigma**2)
+        logits = logits.expand(1, wide.num_maps, h, w)
+        for loc, bound in ((wide, 0.05), (near, 0.5)):
+            px, py = (loc.image_points(logits)[0, 0] * torch.tensor([w, h])).tolist()
+            assert abs(px - x) < bound and abs(py - y) < bound
+        if offset == 0.4:  # the 3x3 window's bias, about 0.18 cells here, is what the wider one removes
+            assert abs(near.image_points(logits)[0, 0, 0] * w - x) > 0.15

@@ -256,23 +256,27 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
 
     def _locator_heatmaps(self, batch: dict[str, Any]):
         """-> heatmap logits, class logits (or None), sentence and normalized state of a batch's locator camera."""
-        logits, semantics, _, sentence, state = self._locator_maps(batch)
+        logits, semantics, _, _, sentence, state = self._locator_maps(batch)
         return logits, semantics, sentence, state
 
     def _locator_maps(self, batch: dict[str, Any]):
-        """-> heatmap logits, class logits (or None), the colour vote's log-weights (or None without one),
-        sentence and normalized state of a batch's locator camera."""
+        """-> heatmap logits, class logits (or None), the colour vote's log-weights and each point's probability
+        of being on a prop (both None without a vote), sentence and normalized state of a batch's locator
+        camera."""
         camera = self.locator.config.camera
         image = prepare_images(batch, (camera,), self.config.image_size, self.device)[camera]
         words, mask, sentence, state = self._locator_text(batch)
         logits, semantics = self.locator.heatmaps(image, words, mask, sentence)
-        prior = self.locator.colour_prior(words, mask, semantics) if self.locator.point_colour is not None else None
-        return logits, semantics, prior, sentence, state
+        prior = on_prop = None
+        if self.locator.point_colour is not None:
+            prior, on_prop = self.locator.vote_terms(words, mask, semantics)
+        return logits, semantics, prior, on_prop, sentence, state
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
-        logits, _, prior, sentence, state = self._locator_maps(batch)
+        logits, _, prior, on_prop, sentence, state = self._locator_maps(batch)
         points = self.locator.image_points(logits, prior)
-        return self.locator.estimate(points, state, sentence, on_table=on_table)
+        goal_on_prop = on_prop[:, 1] > 0.5 if on_prop is not None and on_prop.shape[1] > 1 else None
+        return self.locator.estimate(points, state, sentence, on_table=on_table, goal_on_prop=goal_on_prop)
 
     @torch.no_grad()
     def fit_locator_table(self, rows: dict[str, Any]) -> dict[str, float]:
@@ -283,7 +287,13 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32)[:, 0]  # the bank's one camera
         state = self.normalizer.normalize_state(torch.as_tensor(rows[OBS_STATE], dtype=torch.float32))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32)
-        return self.locator.fit_table(points.to(self.device), state.to(self.device), env_state.to(self.device))
+        colours = rows.get(AUX_COLOURS)
+        return self.locator.fit_table(
+            points.to(self.device),
+            state.to(self.device),
+            env_state.to(self.device),
+            None if colours is None else torch.as_tensor(colours),
+        )
 
     def _true_env_state(self, batch: dict[str, Any], batch_size: int) -> torch.Tensor:
         """(B, E) the environment state an oracle-conditioned (or caller-held) policy reads, in dataset units."""
