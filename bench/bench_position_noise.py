@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="per task and sigma")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seed", type=int, default=100_000, help="first env seed (vla eval's default)")
+    parser.add_argument(
+        "--split", choices=("train", "heldout"), default="train", help="wordings and colour-shape combinations"
+    )
     parser.add_argument("--num-envs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -133,7 +136,7 @@ def main() -> None:
     for sigma in (float(s) for s in args.sigmas.split(",")):
         row = {}
         for task in args.tasks.split(","):
-            envs = make_vector_env(task, args.num_envs, "async", c.image_size, "train")
+            envs = make_vector_env(task, args.num_envs, "async", c.image_size, args.split)
             source = LocatedPositions(envs, estimator) if estimator is not None else envs
             try:
                 seeds = list(range(args.seed, args.seed + args.episodes))

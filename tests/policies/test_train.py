@@ -203,15 +203,19 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     moved = (bank.state[:, 6:9] - torch.as_tensor(home, dtype=torch.float32)).norm(dim=1) > 0.03
     assert moved.any()  # most scenes pose the arm away from home, so views vary like mid-episode ones
     # Grounding labels: target, goal and the env's 3 landmarks (tool point, two points on the table's far
-    # edge) in every camera; the scene camera sees target, goal, tool point and edge in every scene.
+    # edge) in every camera, NaN where a point is out of view. The scene camera sees the target and the edge
+    # in every scene; a pick's lift point above a prop at the table's side, or an arm posed high at the side,
+    # can leave its frame.
     assert bank.pixels.shape == (6, 2, 5, 2)
     scene_uv = bank.pixels[:, 0]
-    assert torch.isfinite(scene_uv).all() and ((scene_uv > 0) & (scene_uv < 1)).all()
+    seen = torch.isfinite(scene_uv).all(-1)  # (6, 5)
+    assert seen[:, [0, 3, 4]].all() and int(seen.sum()) >= 27, seen
+    assert ((scene_uv[seen] > 0) & (scene_uv[seen] < 1)).all()
     # The table's far edge sits in the image's upper part and moves only with the camera jitter; the tool
     # point moves with the arm.
     edge = scene_uv[:, 3:]
     assert (edge[..., 1] < 0.35).all() and float(edge.std(0).max()) < 0.03
-    assert float(scene_uv[:, 2].std(0).max()) > 0.05
+    assert float(scene_uv[seen[:, 2], 2].std(0).max()) > 0.05
     bank.save(tmp_path / "bank.safetensors")
     back = SceneBank.load(tmp_path / "bank.safetensors")
     assert back.instructions == bank.instructions and torch.equal(back.env_state, bank.env_state)

@@ -176,7 +176,7 @@ def test_backbone_with_grounding_maps_returns_one_map_per_camera_and_point():
 
 def test_grounding_maps_learn_to_find_the_named_object_on_new_layouts():
     """A tiny backbone trained only on the grounding loss of a real scene bank points at the named object in
-    layouts it never saw far better than chance."""
+    layouts it never saw better than any constant guess."""
     from vla.constants import OBS_IMAGE_SCENE
     from vla.policies.train.scenes import generate_scene_bank
 
@@ -196,7 +196,7 @@ def test_grounding_maps_learn_to_find_the_named_object_on_new_layouts():
 
     before = error(test)
     g = torch.Generator().manual_seed(0)
-    for _ in range(300):
+    for _ in range(600):  # pick's targets are any colour and any of three shapes, among distractors
         b = train.batch(torch.randint(len(train), (32,), generator=g))
         out = bb({OBS_IMAGE_SCENE: b[OBS_IMAGE_SCENE]}, b["task"], None)
         loss = grounding_loss(out.grounding, b[AUX_PIXELS])
@@ -204,9 +204,13 @@ def test_grounding_maps_learn_to_find_the_named_object_on_new_layouts():
         loss.backward()
         opt.step()
     after = error(test)
-    # Untrained, the heatmap is flat: its soft-argmax sits near the image centre, ~0.2 of the side away.
-    assert before > 0.12
-    assert after < 0.5 * before, (before, after)
+    # Untrained, the heatmap is flat: its soft-argmax sits near the image centre, ~0.28 of the side away.
+    # Trained, it beats the best constant guess (the training targets' mean image point) by a fifth: it reads
+    # the image and the instruction, not where pick targets usually stand.
+    constant = torch.nanmean(train.pixels[:, 0, 0], 0)
+    baseline = float(torch.nanmean((test.pixels[:, 0, 0] - constant).norm(dim=-1)))
+    assert before > 0.2 and baseline > 0.2
+    assert after < 0.8 * baseline and after < 0.75 * before, (before, baseline, after)
 
 
 @pytest.mark.parametrize(
