@@ -56,6 +56,12 @@ def main() -> None:
         "scene bank renders at about 21 scenes/s instead of 18)",
     )
     parser.add_argument(
+        "--backbone-grounding",
+        action="store_true",
+        help="with --locator: the backbone also trains its grounding maps and auxiliary head on the scene bank, "
+        "which then shows every camera (vla train flag)",
+    )
+    parser.add_argument(
         "--colour-vote",
         type=float,
         default=None,
@@ -112,6 +118,7 @@ def main() -> None:
         *(["--estimate-conditioning"] if args.estimate_conditioning else []),
         *(["--oracle-conditioning"] if args.oracle_conditioning else []),
         *(["--locator"] if args.locator else []),
+        *(["--backbone-grounding"] if args.backbone_grounding else []),
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),

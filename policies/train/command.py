@@ -186,7 +186,11 @@ def with_grounding_maps(config, cfg: TrainConfig):
     will supervise them; other backbones train without (noted once)."""
     from vla.backbones.embedded.configuration_embedded import EmbeddedBackboneConfig
 
-    if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0 or cfg.locator:
+    if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0:
+        return config
+    if cfg.locator != cfg.backbone_grounding:  # the locator's bank trains only the locator unless asked
+        if cfg.backbone_grounding:
+            raise VlaUserError("--backbone-grounding adds grounding maps beside the target locator; add --locator")
         return config
     if not isinstance(config.backbone, EmbeddedBackboneConfig):
         print(
@@ -292,11 +296,12 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
     path = out / "scene_bank.safetensors"
     # The locator reads one camera; its bank shows the arm at home (the reset frame it reads) half the time,
     # or, when it tracks the target through the episode, half the bank is mid-demonstration scenes.
-    cameras = (config.locator.camera,) if config.reads_locator else tuple(config.camera_keys)
+    backbone_maps = bool(getattr(config.backbone, "vision_grounding_maps", 0))
+    cameras = (config.locator.camera,) if config.reads_locator and not backbone_maps else tuple(config.camera_keys)
     demo_fraction = 0.5 if config.reads_locator and config.tracks_target else 0.0
     if path.is_file():
         bank = SceneBank.load(path)
-        wants_pixels = bool(getattr(config.backbone, "vision_grounding_maps", 0)) or config.reads_locator
+        wants_pixels = backbone_maps or config.reads_locator
         wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator
         if (
             len(bank) == cfg.aux_scenes

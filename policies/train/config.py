@@ -64,10 +64,15 @@ class TrainConfig:
     and three landmarks (the tool point, two points on the table's far edge), and a geometry MLP that turns
     the image points into positions, calibrating the jittered camera from the landmarks. Both train on the
     scene bank (rendered for the scene camera only, with segmentation labels, half the scenes with the arm
-    at home); the backbone then gets no grounding maps. Use with --conditioning-at episode_start (the
+    at home); the backbone then gets no grounding maps (see --backbone-grounding). Use with --conditioning-at episode_start (the
     locator reads the reset frame, and the head trains on the true first-frame positions) or tracked (the
     locator follows the target at every frame, the goal is read on the reset frame) or carried (the reset
     frame's estimate, the target then carried along by the gripper's state)."""
+    backbone_grounding: bool = False
+    """With --locator: also give the backbone its grounding heatmaps (target and goal, every camera) and its
+    scene-bank auxiliary loss, as without a locator. The bank is then rendered for every camera (slower), and
+    the backbone's vision features learn where the named props are in the wrist view too, which the action
+    head reads for the last centimetre; the locator still supplies the positions."""
     colour_vote: float = 5.0
     """With --locator: weight of its colour vote (0: off). A linear head on the instruction names the colour of
     the prop the target (and a bowl or base-cube goal) is, and every heatmap cell's log-probability of that colour

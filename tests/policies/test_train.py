@@ -554,3 +554,33 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
     with pytest.raises(VlaUserError, match="--locator needs the embedded backbone"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, locator=True)
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_backbone_grounding_beside_the_locator_renders_every_camera_and_trains_both(pick_demos, tmp_path):
+    from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
+    from vla.policies.train.scenes import SceneBank
+
+    out = train(
+        pick_demos, tmp_path / "both", policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4,
+        locator=True, backbone_grounding=True, conditioning_at="carried", conditioning_noise=0.005,
+    )  # fmt: skip
+    bank = SceneBank.load(out / "scene_bank.safetensors")
+    # Every camera, in the policy's order; the locator's points (target, goal, 3 landmarks) in each.
+    assert list(bank.images) == [OBS_IMAGE_SCENE, OBS_IMAGE_WRIST] and bank.pixels.shape[1:3] == (2, 5)
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    assert policy.config.reads_locator and policy.config.backbone.vision_grounding_maps == 2
+    # The locator reads its own camera's labels out of the two-camera bank: the scene camera's, not the wrist's.
+    labels = torch.arange(2 * 3, dtype=torch.float32).reshape(1, 2, 3)
+    assert policy._locator_view(labels).tolist() == [[0.0, 1.0, 2.0]]
+    assert policy._locator_view(labels[:, 1:]).tolist() == [[3.0, 4.0, 5.0]]  # a one-camera bank
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:  # both sets of scene-bank losses, every step
+        assert r["locator_loss"] > 0 and r["locator_geometry_loss"] > 0 and r["locator_semantic_loss"] > 0
+        assert r["grounding_loss"] > 0 and r["aux_scene_loss"] > 0
+        assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["aux_scene_loss"]) + r["grounding_loss"]
+    fit = json.loads((out / "train_summary.json").read_text())["locator_table_fit"]
+    assert fit["table_fit_rows"] >= 3  # solved on the scene camera's true image points
+
+    with pytest.raises(VlaUserError, match="--backbone-grounding adds grounding maps beside the target locator"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, backbone_grounding=True)
+    assert not (tmp_path / "bad" / "checkpoints").exists()

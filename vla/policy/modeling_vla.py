@@ -284,7 +284,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         state, true environment state); -> its held-out error. Needs normalization statistics already set."""
         if self.locator is None or self.locator.table is None:
             raise VlaUserError("this policy's locator has no table fit (trained without --conditioning-at carried)")
-        points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32)[:, 0]  # the bank's one camera
+        points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32))
         state = self.normalizer.normalize_state(torch.as_tensor(rows[OBS_STATE], dtype=torch.float32))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32)
         colours = rows.get(AUX_COLOURS)
@@ -352,12 +352,14 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             loss = loss + self.config.aux_loss_weight * aux_loss
             info = {**info, "aux_loss": float(aux_loss.detach())}
         scenes = batch.get(AUX_SCENES)
-        if self.locator is not None:
-            if scenes is not None:
-                loc_loss, loc_info = self._locator_loss(scenes, batch.get(LOCATOR_LABELS))
-                loss = loss + self.config.aux_loss_weight * loc_loss
-                info = {**info, **loc_info}
-        elif self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
+        if self.locator is not None and scenes is not None:
+            loc_loss, loc_info = self._locator_loss(scenes, batch.get(LOCATOR_LABELS))
+            loss = loss + self.config.aux_loss_weight * loc_loss
+            info = {**info, **loc_info}
+        # The backbone's own scene-bank losses: without a locator, or beside one when the backbone has grounding maps
+        # (and the bank then shows every camera).
+        backbone_scenes = self.locator is None or getattr(self.config.backbone, "vision_grounding_maps", 0)
+        if backbone_scenes and self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
             scene_cond, scene_cognition, scene_features = self._encode(scenes, teacher=True)
             scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], device=self.device)
             scene_loss = self.aux.loss(scene_cognition, scene_env_state)
@@ -383,17 +385,24 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
                 info = {**info, "semantic_loss": float(s_loss.detach())}
         return loss, info
 
+    def _locator_view(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, cameras, ...) scene-bank labels -> (B, ...) of the locator's camera: a bank of one camera (the
+        locator's) or of every camera of the policy, in its camera order (with backbone grounding maps)."""
+        if labels.shape[1] == 1:
+            return labels[:, 0]
+        return labels[:, list(self.config.camera_keys).index(self.locator.config.camera)]
+
     def _locator_loss(self, scenes: dict[str, Any], labels: dict[str, Any] | None) -> tuple[torch.Tensor, dict]:
         """The target locator's losses: heatmaps (+ per-pixel classes) on a scene-bank batch of the locator's
         camera, and the geometry MLP on `labels`, bank rows with *true* image points (the trainer passes a
         larger batch of them; without, the scene batch's own labels)."""
         logits, semantics, scene_sentence, scene_state = self._locator_heatmaps(scenes)
-        pixels = torch.as_tensor(scenes[AUX_PIXELS], device=self.device)[:, 0]  # (B, P, 2): the bank's one camera
+        pixels = self._locator_view(torch.as_tensor(scenes[AUX_PIXELS], device=self.device))  # (B, P, 2)
         loss, err = self.locator.heatmap_loss(logits, pixels)
         info = {"locator_loss": float(loss.detach())}
         info.update({f"locator_error_{i}": float(e) for i, e in enumerate(err.tolist())})
         if semantics is not None and AUX_SEMANTICS in scenes:
-            classes = torch.as_tensor(scenes[AUX_SEMANTICS], device=self.device)[:, :1]
+            classes = self._locator_view(torch.as_tensor(scenes[AUX_SEMANTICS], device=self.device))[:, None]
             s_loss = semantic_loss(semantics[:, None], classes, self.locator.semantic_classes)
             loss = loss + s_loss
             info["locator_semantic_loss"] = float(s_loss.detach())
@@ -408,7 +417,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             c_loss = self.locator.colour_loss(words, text_mask, torch.as_tensor(rows[AUX_COLOURS]))
             loss = loss + c_loss
             info["locator_colour_loss"] = float(c_loss.detach())
-        points = torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device)[:, 0]
+        points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         g_loss = self.locator.geometry_loss(points, state, sentence, env_state)
         info["locator_geometry_loss"] = float(g_loss.detach())
