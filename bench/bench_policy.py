@@ -56,10 +56,10 @@ def main() -> None:
         "scene bank renders at about 21 scenes/s instead of 18)",
     )
     parser.add_argument(
-        "--backbone-grounding",
+        "--no-backbone-grounding",
         action="store_true",
-        help="with --locator: the backbone also trains its grounding maps and auxiliary head on the scene bank, "
-        "which then shows every camera (vla train flag)",
+        help="with --locator: the scene bank trains the locator alone, on one camera, and the backbone gets no "
+        "grounding maps (vla train flag; the default trains both, on every camera)",
     )
     parser.add_argument(
         "--colour-vote",
@@ -118,7 +118,7 @@ def main() -> None:
         *(["--estimate-conditioning"] if args.estimate_conditioning else []),
         *(["--oracle-conditioning"] if args.oracle_conditioning else []),
         *(["--locator"] if args.locator else []),
-        *(["--backbone-grounding"] if args.backbone_grounding else []),
+        *(["--no-backbone-grounding"] if args.no_backbone_grounding else []),
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
@@ -140,6 +140,7 @@ def main() -> None:
         )
         results[split] = json.loads((out / f"eval_{split}" / "report.json").read_text())
     summary = json.loads((out / "train" / "train_summary.json").read_text())
+    saved = json.loads((Path(ckpt) / "config.json").read_text())
     row = {
         "policy": args.policy,
         "collect_minutes": round(t_collect / 60, 1),
@@ -149,7 +150,8 @@ def main() -> None:
         "estimate_conditioning": args.estimate_conditioning,
         "oracle_conditioning": args.oracle_conditioning,
         "locator": args.locator,
-        "colour_vote": json.loads((Path(ckpt) / "config.json").read_text())["locator"].get("colour_vote"),
+        "backbone_grounding": bool(saved["backbone"].get("vision_grounding_maps")),
+        "colour_vote": saved["locator"].get("colour_vote"),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "load_average_at_end": os.getloadavg(),

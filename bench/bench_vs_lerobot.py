@@ -178,7 +178,7 @@ def recipe(args) -> dict:
 
 def our_config(name: str, demos, args, overrides: dict):
     """Our policy's config, built as `vla train` builds it (the locator recipe with --locator)."""
-    from vla.policies.train.command import with_estimate_conditioning
+    from vla.policies.train.command import with_estimate_conditioning, with_grounding_maps
     from vla.policies.train.config import TrainConfig
     from vla.policy.configuration_vla import make_config
 
@@ -194,7 +194,8 @@ def our_config(name: str, demos, args, overrides: dict):
     )
     if not args.locator:
         return config
-    return with_estimate_conditioning(config, TrainConfig(dataset="", policy=name, **recipe(args)), demos)
+    cfg = TrainConfig(dataset="", policy=name, **recipe(args))
+    return with_estimate_conditioning(with_grounding_maps(config, cfg), cfg, demos)
 
 
 def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=None, scene_minutes: float = 0.0):

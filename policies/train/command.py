@@ -188,9 +188,7 @@ def with_grounding_maps(config, cfg: TrainConfig):
 
     if cfg.aux_scenes == 0 or cfg.grounding_weight == 0 or config.env_state_dim == 0:
         return config
-    if cfg.locator != cfg.backbone_grounding:  # the locator's bank trains only the locator unless asked
-        if cfg.backbone_grounding:
-            raise VlaUserError("--backbone-grounding adds grounding maps beside the target locator; add --locator")
+    if cfg.locator and not cfg.backbone_grounding:  # --no-backbone-grounding: the bank trains only the locator
         return config
     if not isinstance(config.backbone, EmbeddedBackboneConfig):
         print(

@@ -64,15 +64,18 @@ class TrainConfig:
     and three landmarks (the tool point, two points on the table's far edge), and a geometry MLP that turns
     the image points into positions, calibrating the jittered camera from the landmarks. Both train on the
     scene bank (rendered for the scene camera only, with segmentation labels, half the scenes with the arm
-    at home); the backbone then gets no grounding maps (see --backbone-grounding). Use with --conditioning-at episode_start (the
-    locator reads the reset frame, and the head trains on the true first-frame positions) or tracked (the
-    locator follows the target at every frame, the goal is read on the reset frame) or carried (the reset
-    frame's estimate, the target then carried along by the gripper's state)."""
-    backbone_grounding: bool = False
-    """With --locator: also give the backbone its grounding heatmaps (target and goal, every camera) and its
-    scene-bank auxiliary loss, as without a locator. The bank is then rendered for every camera (slower), and
-    the backbone's vision features learn where the named props are in the wrist view too, which the action
-    head reads for the last centimetre; the locator still supplies the positions."""
+    at home); the backbone keeps its grounding maps unless --no-backbone-grounding. Use with --conditioning-at
+    episode_start (the locator reads the reset frame, and the head trains on the true first-frame positions)
+    or tracked (the locator follows the target at every frame, the goal is read on the reset frame) or carried
+    (the reset frame's estimate, the target then carried along by the gripper's state)."""
+    backbone_grounding: bool = True
+    """With --locator: the backbone also trains its grounding heatmaps (target and goal, every camera) and its
+    scene-bank auxiliary loss, as it does without a locator; the bank is then rendered for every camera (at
+    about the same rate: the simulation, not the rendering, dominates). The locator still supplies the
+    positions; the backbone's features learn where the named props are in the wrist view too. Measured
+    (README, "Policy quality"): 75% -> 90.5% with training wordings and 51% -> 65.5% held out (stack 40% ->
+    86%), at 77 instead of 101 samples/s. --no-backbone-grounding: the bank trains the locator alone (one
+    camera). Without --locator it changes nothing."""
     colour_vote: float = 5.0
     """With --locator: weight of its colour vote (0: off). A linear head on the instruction names the colour of
     the prop the target (and a bowl or base-cube goal) is, and every heatmap cell's log-probability of that colour

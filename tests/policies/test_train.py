@@ -507,13 +507,13 @@ def test_carried_conditioning_fits_the_table_before_training_and_carries_the_tar
     assert sorted(e.seed for e in pick_rollouts(policy, [11, 12]).episodes) == [11, 12]
 
 
-def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(pick_demos, tmp_path):
+def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rollout(pick_demos, tmp_path):
     from vla.constants import OBS_IMAGE_SCENE
     from vla.policies.train.scenes import SceneBank
 
     out = train(
         pick_demos, tmp_path / "loc", policy="tiny-l1", steps=3, pause_at=2, aux_scenes=8, aux_scene_batch=4,
-        locator=True, conditioning_at="tracked", conditioning_noise=0.005,
+        locator=True, backbone_grounding=False, conditioning_at="tracked", conditioning_noise=0.005,
     )  # fmt: skip
     train(
         pick_demos,
@@ -523,6 +523,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
         aux_scenes=8,
         aux_scene_batch=4,
         locator=True,
+        backbone_grounding=False,
         conditioning_at="tracked",
         conditioning_noise=0.005,
     )  # fmt: skip  (resumes, reuses the bank)
@@ -534,7 +535,7 @@ def test_locator_conditioning_trains_on_a_one_camera_bank_and_drives_a_rollout(p
     policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
     c = policy.config
     assert c.reads_locator and c.tracks_target and not c.reads_estimate and policy.estimator is None
-    assert c.backbone.vision_grounding_maps == 0  # the locator replaces the backbone's heatmaps
+    assert c.backbone.vision_grounding_maps == 0  # --no-backbone-grounding: the locator alone learns from the bank
     assert c.locator.semantic_classes == bank.semantic_classes
     assert torch.isfinite(policy.locator.geometry.mean).all() and (policy.locator.geometry.std > 0).all()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -561,9 +562,16 @@ def test_backbone_grounding_beside_the_locator_renders_every_camera_and_trains_b
     from vla.policies.train.scenes import SceneBank
 
     out = train(
-        pick_demos, tmp_path / "both", policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4,
-        locator=True, backbone_grounding=True, conditioning_at="carried", conditioning_noise=0.005,
-    )  # fmt: skip
+        pick_demos,
+        tmp_path / "both",
+        policy="tiny-l1",
+        steps=2,
+        aux_scenes=8,
+        aux_scene_batch=4,
+        locator=True,
+        conditioning_at="carried",
+        conditioning_noise=0.005,
+    )  # fmt: skip  (backbone_grounding is on by default with the locator)
     bank = SceneBank.load(out / "scene_bank.safetensors")
     # Every camera, in the policy's order; the locator's points (target, goal, 3 landmarks) in each.
     assert list(bank.images) == [OBS_IMAGE_SCENE, OBS_IMAGE_WRIST] and bank.pixels.shape[1:3] == (2, 5)
@@ -580,7 +588,3 @@ def test_backbone_grounding_beside_the_locator_renders_every_camera_and_trains_b
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["aux_scene_loss"]) + r["grounding_loss"]
     fit = json.loads((out / "train_summary.json").read_text())["locator_table_fit"]
     assert fit["table_fit_rows"] >= 3  # solved on the scene camera's true image points
-
-    with pytest.raises(VlaUserError, match="--backbone-grounding adds grounding maps beside the target locator"):
-        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, aux_scenes=4, backbone_grounding=True)
-    assert not (tmp_path / "bad" / "checkpoints").exists()
