@@ -561,17 +561,11 @@ def test_backbone_grounding_beside_the_locator_renders_every_camera_and_trains_b
     from vla.constants import OBS_IMAGE_SCENE, OBS_IMAGE_WRIST
     from vla.policies.train.scenes import SceneBank
 
+    # backbone_grounding is on by default with the locator.
     out = train(
-        pick_demos,
-        tmp_path / "both",
-        policy="tiny-l1",
-        steps=2,
-        aux_scenes=8,
-        aux_scene_batch=4,
-        locator=True,
-        conditioning_at="carried",
-        conditioning_noise=0.005,
-    )  # fmt: skip  (backbone_grounding is on by default with the locator)
+        pick_demos, tmp_path / "both", policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4,
+        locator=True, conditioning_at="carried", conditioning_noise=0.005,
+    )  # fmt: skip
     bank = SceneBank.load(out / "scene_bank.safetensors")
     # Every camera, in the policy's order; the locator's points (target, goal, 3 landmarks) in each.
     assert list(bank.images) == [OBS_IMAGE_SCENE, OBS_IMAGE_WRIST] and bank.pixels.shape[1:3] == (2, 5)
