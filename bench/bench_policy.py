@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument(
         "--locator",
         action="store_true",
-        help="the action head reads a separate target locator's estimate (vla train flag; one camera, so the "
-        "scene bank renders at about 21 scenes/s instead of 18)",
+        help="the action head reads a separate target locator's estimate (vla train flag; with "
+        "--no-backbone-grounding its bank shows one camera and renders at about 21 scenes/s instead of 18)",
     )
     parser.add_argument(
         "--no-backbone-grounding",
@@ -106,7 +106,7 @@ def main() -> None:
         # after up to 100 expert steps: measured 12.8 scenes/s on 2 idle cores, where the budget used 21 and a
         # carried run went 3 minutes over.
         mid_demo = args.locator and args.conditioning_at in ("tracked", "carried")
-        rate = 12 if mid_demo else 21 if args.locator else 18
+        rate = 12 if mid_demo else 21 if args.locator and args.no_backbone_grounding else 18
         bank_minutes = 0 if bank_path.exists() else args.aux_scenes / rate / 60
         train_minutes = args.total_minutes - t_collect / 60 - bank_minutes - 1.0
         if train_minutes <= 1:

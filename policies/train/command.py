@@ -294,12 +294,13 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
     path = out / "scene_bank.safetensors"
     # The locator reads one camera; its bank shows the arm at home (the reset frame it reads) half the time,
     # or, when it tracks the target through the episode, half the bank is mid-demonstration scenes.
-    backbone_maps = bool(getattr(config.backbone, "vision_grounding_maps", 0))
-    cameras = (config.locator.camera,) if config.reads_locator and not backbone_maps else tuple(config.camera_keys)
+    cameras = (
+        (config.locator.camera,) if config.reads_locator and not config.backbone_grounds else tuple(config.camera_keys)
+    )
     demo_fraction = 0.5 if config.reads_locator and config.tracks_target else 0.0
     if path.is_file():
         bank = SceneBank.load(path)
-        wants_pixels = backbone_maps or config.reads_locator
+        wants_pixels = config.backbone_grounds or config.reads_locator
         wants_semantics = bool(getattr(config.backbone, "vision_semantic_classes", ())) or config.reads_locator
         if (
             len(bank) == cfg.aux_scenes

@@ -63,11 +63,12 @@ class TrainConfig:
     locator (vla.policy.locator): heatmaps at half the scene camera's resolution for the target, the goal
     and three landmarks (the tool point, two points on the table's far edge), and a geometry MLP that turns
     the image points into positions, calibrating the jittered camera from the landmarks. Both train on the
-    scene bank (rendered for the scene camera only, with segmentation labels, half the scenes with the arm
-    at home); the backbone keeps its grounding maps unless --no-backbone-grounding. Use with --conditioning-at
-    episode_start (the locator reads the reset frame, and the head trains on the true first-frame positions)
-    or tracked (the locator follows the target at every frame, the goal is read on the reset frame) or carried
-    (the reset frame's estimate, the target then carried along by the gripper's state)."""
+    scene bank (with segmentation labels, half the scenes with the arm at home; rendered for the scene camera
+    only with --no-backbone-grounding, else for every camera, since the backbone keeps its grounding maps).
+    Use with --conditioning-at episode_start (the locator reads the reset frame, and the head trains on the
+    true first-frame positions) or tracked (the locator follows the target at every frame, the goal is read
+    on the reset frame) or carried (the reset frame's estimate, the target then carried along by the
+    gripper's state)."""
     backbone_grounding: bool = True
     """With --locator: the backbone also trains its grounding heatmaps (target and goal, every camera) and its
     scene-bank auxiliary loss, as it does without a locator; the bank is then rendered for every camera (at

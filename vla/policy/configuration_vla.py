@@ -177,6 +177,11 @@ class VLAConfig:
         return self.env_state_conditioning and self.env_state_source == "estimate"
 
     @property
+    def backbone_grounds(self) -> bool:
+        """The backbone has grounding heatmaps, which the scene bank supervises in every camera."""
+        return bool(getattr(self.backbone, "vision_grounding_maps", 0))
+
+    @property
     def reads_locator(self) -> bool:
         """The action head reads the target locator's estimate of the environment state."""
         return self.env_state_conditioning and self.env_state_source == "locator"

@@ -358,7 +358,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             info = {**info, **loc_info}
         # The backbone's own scene-bank losses: without a locator, or beside one when the backbone has grounding maps
         # (and the bank then shows every camera).
-        backbone_scenes = self.locator is None or getattr(self.config.backbone, "vision_grounding_maps", 0)
+        backbone_scenes = self.locator is None or self.config.backbone_grounds
         if backbone_scenes and self.aux is not None and scenes is not None and self.config.aux_loss_weight > 0:
             scene_cond, scene_cognition, scene_features = self._encode(scenes, teacher=True)
             scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], device=self.device)
