@@ -83,6 +83,13 @@ def main() -> None:
     parser.add_argument(
         "--conditioning-noise", type=float, default=0.0, help="std (m) of training noise on true positions"
     )
+    parser.add_argument(
+        "--word-dropout",
+        type=float,
+        default=0.0,
+        help="instruction word dropout (vla train flag): half the training instructions lose each word with this "
+        "probability",
+    )
     parser.add_argument("--splits", default="train,heldout", help="evaluation splits, comma-separated")
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -122,6 +129,7 @@ def main() -> None:
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
+        *(["--word-dropout", str(args.word_dropout)] if args.word_dropout else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -154,6 +162,7 @@ def main() -> None:
         "colour_vote": saved["locator"].get("colour_vote"),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
+        "word_dropout": args.word_dropout,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

@@ -78,6 +78,8 @@ def run_train(cfg: TrainConfig) -> int:
             raise VlaUserError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(cfg, name)})")
     if cfg.lr <= 0:
         raise VlaUserError(f"--lr must be > 0 (got {cfg.lr})")
+    if not 0 <= cfg.word_dropout < 1:
+        raise VlaUserError(f"--word-dropout must be in [0, 1) (got {cfg.word_dropout})")
     if cfg.grounding_weight < 0:
         raise VlaUserError(f"--grounding-weight must be >= 0 (got {cfg.grounding_weight})")
     out = Path(cfg.out)

@@ -115,6 +115,11 @@ class TrainConfig:
     only memory a reactive policy has (Habitat's baselines feed the previous action). 0 = none."""
     augment: bool = True
     """Random shifts (+-4 px) and brightness/contrast jitter on camera images."""
+    word_dropout: float = 0.0
+    """Instruction augmentation: half the training instructions (demonstrations, scene-bank scenes and label
+    rows) are replaced by one of four fixed copies with each word dropped with this probability, except the
+    suite's colour and shape names, so the model reads a paraphrase's key words (a direction, a colour) wherever
+    they stand. 0: off."""
     save_every: int = 500
     """Write checkpoints/last every this many steps (and at the end)."""
     log_every: int = 25

@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vla.constants import OBS_ENV_STATE
+from vla.constants import OBS_ENV_STATE, TASK
 from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
 from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
 from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, VLAPolicy
 
-from .augment import augment_images
+from .augment import WordDropout, augment_images, grounded_words
 from .config import TrainConfig
 from .data import DemoDataset
 from .state import Progress, load_training_state, save_training_state
@@ -183,6 +183,9 @@ class Trainer:
                 self.optimizer,
                 self.scheduler,
             )
+        self.word_dropout = None
+        if cfg.word_dropout > 0:  # the colour and shape names stay: they name the props the labels are about
+            self.word_dropout = WordDropout(cfg.word_dropout, seed=cfg.seed, keep=grounded_words())
         self.dagger = None
         if cfg.dagger_rounds > 0:
             from .dagger import NavDagger
@@ -246,6 +249,7 @@ class Trainer:
                     g = torch.Generator().manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
                     cams = {k: batch[k] for k in self.policy.config.camera_keys}
                     batch.update(augment_images(cams, g))
+                batch = self._drop_words(batch, p.step, 41)
                 if self.scenes is not None:
                     batch[AUX_SCENES] = self._scene_batch(p.step, acc.device)
                     if self.policy.locator is not None:
@@ -349,15 +353,23 @@ class Trainer:
             # The bank's cameras (the locator's: one) in the order its labels were rendered: the policy's.
             cams = {k: sb[k] for k in self.policy.config.camera_keys if k in self.scenes.images}
             sb.update(augment_images(cams, g, pixels=sb.get(AUX_PIXELS), semantics=sb.get(AUX_SEMANTICS)))
-        return sb
+        return self._drop_words(sb, step, 53)
 
     def _label_batch(self, step: int, device) -> dict:
         """Bank rows without images (true image points, state, env state, instruction) for the locator's
         geometry MLP: a larger batch than the image batch costs almost nothing."""
         g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + 29)
         idx = torch.randint(len(self.scenes), (self.policy.config.locator.geometry_batch,), generator=g)
-        rows = self.scenes.labels(idx)
+        rows = self._drop_words(self.scenes.labels(idx), step, 67)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in rows.items()}
+
+    def _drop_words(self, batch: dict, step: int, stream: int) -> dict:
+        """`batch` with its instructions word-dropped (--word-dropout), from a generator of its own per step and
+        stream, so a resumed run drops the same words."""
+        if self.word_dropout is None or not isinstance(batch.get(TASK), list | tuple):
+            return batch
+        g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + stream)
+        return {**batch, TASK: self.word_dropout(list(batch[TASK]), g)}
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
         steps = p.step if total else p.step - start_step
