@@ -90,6 +90,12 @@ def main() -> None:
         help="instruction word dropout (vla train flag): half the training instructions lose each word with this "
         "probability",
     )
+    parser.add_argument(
+        "--word-dropout-scope",
+        default="locator",
+        choices=("locator", "all"),
+        help="what reads the word-dropped instructions: the locator alone, or all of training (vla train flag)",
+    )
     parser.add_argument("--splits", default="train,heldout", help="evaluation splits, comma-separated")
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -130,6 +136,7 @@ def main() -> None:
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
         *(["--word-dropout", str(args.word_dropout)] if args.word_dropout else []),
+        *(["--word-dropout-scope", args.word_dropout_scope] if args.word_dropout else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -163,6 +170,7 @@ def main() -> None:
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,
+        "word_dropout_scope": args.word_dropout_scope if args.word_dropout else None,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

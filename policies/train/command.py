@@ -80,6 +80,10 @@ def run_train(cfg: TrainConfig) -> int:
         raise VlaUserError(f"--lr must be > 0 (got {cfg.lr})")
     if not 0 <= cfg.word_dropout < 1:
         raise VlaUserError(f"--word-dropout must be in [0, 1) (got {cfg.word_dropout})")
+    if cfg.word_dropout and cfg.word_dropout_scope == "locator" and not cfg.locator:
+        raise VlaUserError(
+            "--word-dropout with --word-dropout-scope locator needs --locator; add it, or pass --word-dropout-scope all"
+        )
     if cfg.grounding_weight < 0:
         raise VlaUserError(f"--grounding-weight must be >= 0 (got {cfg.grounding_weight})")
     out = Path(cfg.out)

@@ -120,6 +120,10 @@ class TrainConfig:
     rows) are replaced by one of four fixed copies with each word dropped with this probability, except the
     suite's colour and shape names, so the model reads a paraphrase's key words (a direction, a colour) wherever
     they stand. 0: off."""
+    word_dropout_scope: Literal["locator", "all"] = "locator"
+    """What reads the word-dropped instructions: 'locator', the target locator alone (its scene-bank heatmaps,
+    geometry and colour vote; the backbone and the head read every instruction whole), or 'all', every
+    instruction of training. With 'all', the head took "raise the X off the table" for a push (README)."""
     save_every: int = 500
     """Write checkpoints/last every this many steps (and at the end)."""
     log_every: int = 25

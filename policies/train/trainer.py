@@ -22,7 +22,7 @@ from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
 from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
-from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, VLAPolicy
+from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, LOCATOR_TASK, VLAPolicy
 
 from .augment import WordDropout, augment_images, grounded_words
 from .config import TrainConfig
@@ -249,7 +249,8 @@ class Trainer:
                     g = torch.Generator().manual_seed(cfg.seed * STEP_SEED_STRIDE + p.step)
                     cams = {k: batch[k] for k in self.policy.config.camera_keys}
                     batch.update(augment_images(cams, g))
-                batch = self._drop_words(batch, p.step, 41)
+                if cfg.word_dropout_scope == "all":
+                    batch = self._drop_words(batch, p.step, 41)
                 if self.scenes is not None:
                     batch[AUX_SCENES] = self._scene_batch(p.step, acc.device)
                     if self.policy.locator is not None:
@@ -365,11 +366,13 @@ class Trainer:
 
     def _drop_words(self, batch: dict, step: int, stream: int) -> dict:
         """`batch` with its instructions word-dropped (--word-dropout), from a generator of its own per step and
-        stream, so a resumed run drops the same words."""
+        stream, so a resumed run drops the same words: in place of the task (--word-dropout-scope all) or beside
+        it for the locator alone (LOCATOR_TASK)."""
         if self.word_dropout is None or not isinstance(batch.get(TASK), list | tuple):
             return batch
         g = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + stream)
-        return {**batch, TASK: self.word_dropout(list(batch[TASK]), g)}
+        key = TASK if self.cfg.word_dropout_scope == "all" else LOCATOR_TASK
+        return {**batch, key: self.word_dropout(list(batch[TASK]), g)}
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
         steps = p.step if total else p.step - start_step

@@ -72,9 +72,10 @@ def _train(dataset, out, **kw):
 
 
 def test_word_dropout_changes_training_and_resumes_exactly(pick_demos, tmp_path):
-    _train(pick_demos, tmp_path / "a", steps=4, pause_at=2, word_dropout=0.5)
-    a = _train(pick_demos, tmp_path / "a", steps=4, word_dropout=0.5)
-    b = _train(pick_demos, tmp_path / "b", steps=4, word_dropout=0.5)
+    kw = {"word_dropout": 0.5, "word_dropout_scope": "all"}
+    _train(pick_demos, tmp_path / "a", steps=4, pause_at=2, **kw)
+    a = _train(pick_demos, tmp_path / "a", steps=4, **kw)
+    b = _train(pick_demos, tmp_path / "b", steps=4, **kw)
     plain = _train(pick_demos, tmp_path / "plain", steps=4)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # resumed = straight
     # The dropped words reach the model: the same seed without dropout trains other weights.
@@ -82,4 +83,23 @@ def test_word_dropout_changes_training_and_resumes_exactly(pick_demos, tmp_path)
     assert json.loads((tmp_path / "a" / "train_config.json").read_text())["word_dropout"] == 0.5
     with pytest.raises(VlaUserError, match="--word-dropout"):
         _train(pick_demos, tmp_path / "bad", steps=1, word_dropout=1.0)
+    with pytest.raises(VlaUserError, match="needs --locator"):  # the default scope is the locator's
+        _train(pick_demos, tmp_path / "bad", steps=1, word_dropout=0.2)
     assert not (tmp_path / "bad").exists()
+
+
+def test_locator_scope_changes_only_the_locator(pick_demos, tmp_path):
+    """With --word-dropout-scope locator, the backbone and the head read every instruction whole: every weight
+    outside the locator is bit-identical to a run without dropout, and the locator's differ."""
+    kw = {
+        "policy": "tiny-l1", "aux_scenes": 8, "aux_scene_batch": 4, "locator": True, "conditioning_at": "carried",
+        "conditioning_noise": 0.005,
+    }  # fmt: skip
+    plain = _train(pick_demos, tmp_path / "plain", steps=3, **kw)
+    drop = _train(pick_demos, tmp_path / "drop", steps=3, word_dropout=0.5, **kw)  # the same seeded scene bank
+    assert plain.keys() == drop.keys()
+    located = [k for k in plain if k.startswith("locator.")]
+    rest = [k for k in plain if not k.startswith("locator.")]
+    assert len(located) > 20 and len(rest) > 20
+    assert all(torch.equal(plain[k], drop[k]) for k in rest)
+    assert sum(not torch.equal(plain[k], drop[k]) for k in located) > len(located) // 2

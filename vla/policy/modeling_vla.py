@@ -30,6 +30,7 @@ from .normalization import Normalizer
 ACTION_IS_PAD = "action_is_pad"
 AUX_SCENES = "aux_scenes"  # a nested batch of labelled scenes that trains only the auxiliary head
 LOCATOR_LABELS = "locator_labels"  # scene-bank label rows (true image points, state, env state, task), no images
+LOCATOR_TASK = "locator_task"  # instructions the locator reads in place of the batch's task (training augmentation)
 
 
 def prepare_images(
@@ -248,9 +249,11 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         return self.estimator.predict(features)
 
     def _locator_text(self, batch: dict[str, Any]):
-        """-> word states (B, T, E), text mask (B, T), sentence (B, E) and the normalized state (B, S)."""
+        """-> word states (B, T, E), text mask (B, T), sentence (B, E) and the normalized state (B, S). The words
+        are LOCATOR_TASK's where the batch has them (the trainer's word-dropped copies), else the task's."""
         state = self.normalizer.normalize_state(self._raw_state(batch))
-        words, mask, sentence = self.backbone.text(self._instructions(batch, state.shape[0]))
+        text = {TASK: batch[LOCATOR_TASK]} if LOCATOR_TASK in batch else batch
+        words, mask, sentence = self.backbone.text(self._instructions(text, state.shape[0]))
         dtype = self.locator.scale.dtype
         return words.to(dtype), mask, sentence.to(dtype), state
 
