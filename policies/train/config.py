@@ -116,10 +116,9 @@ class TrainConfig:
     augment: bool = True
     """Random shifts (+-4 px) and brightness/contrast jitter on camera images."""
     word_dropout: float = 0.0
-    """Instruction augmentation: half the training instructions (demonstrations, scene-bank scenes and label
-    rows) are replaced by one of four fixed copies with each word dropped with this probability, except the
-    suite's colour and shape names, so the model reads a paraphrase's key words (a direction, a colour) wherever
-    they stand. 0: off."""
+    """Instruction augmentation: half the training instructions that `word_dropout_scope` names are replaced by
+    one of four fixed copies with each word dropped with this probability, except the suite's colour and shape
+    names, so the model reads a paraphrase's key words (a direction, a colour) wherever they stand. 0: off."""
     word_dropout_scope: Literal["locator", "all"] = "locator"
     """What reads the word-dropped instructions: 'locator', the target locator alone (its scene-bank heatmaps,
     geometry and colour vote; the backbone and the head read every instruction whole), or 'all', every
