@@ -6,8 +6,10 @@ inference ms per chunk at batch 1 (preprocessing included), as a markdown table 
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --quick          # smoke test, a few minutes
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py                  # 10 min per policy, 20 eps/task
     MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --dataset DIR --minutes 30 --eval-episodes 50
-    # ours with the recipe of the best bench_policy.py run (target locator, the target carried by the gripper):
-    MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --dataset DIR --locator --batch-size 64 ...
+    # ours with the recipe of the best bench_policy.py run (target locator, the target carried by the gripper,
+    # the locator's word dropout):
+    MUJOCO_GL=egl .venv/bin/python bench/bench_vs_lerobot.py --dataset DIR --locator --word-dropout 0.15 \
+        --batch-size 64 ...
 
 Our four heads (vla-diffusion, vla-flow, vla-tokens, vla-l1) train through `vla train`'s Trainer;
 lerobot's policies (configs in vla/baselines/configuration_lerobot.py) through the same harness
@@ -94,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --locator: which positions our action heads read (vla train flag)",
     )
     p.add_argument("--conditioning-noise", type=float, default=0.005, help="with --locator: std (m) of training noise")
+    p.add_argument(
+        "--word-dropout",
+        type=float,
+        default=0.0,
+        help="with --locator: instruction word dropout for our locator (vla train --word-dropout, scope locator)",
+    )
     p.add_argument("--baseline-lr", type=float, default=None, help="peak LR of lerobot's policies (preset: 1e-4)")
     p.add_argument("--chunk-size", type=int, default=None, help="action chunk H for all policies (default: ours)")
     p.add_argument("--n-action-steps", type=int, default=None, help="actions executed per chunk (default: ours)")
@@ -135,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.minutes <= 0:
         p.error("--minutes must be > 0")
+    if not 0 <= args.word_dropout < 1:
+        p.error(f"--word-dropout must be in [0, 1) (got {args.word_dropout})")
+    if args.word_dropout and not args.locator:
+        p.error("--word-dropout drops words from the locator's instructions; add --locator")
     return args
 
 
@@ -164,22 +176,38 @@ def prepare_dataset(args: argparse.Namespace, tasks: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- training
-def recipe(args) -> dict:
-    """Our policies' `vla train` flags beyond the shared ones: the locator recipe, or none."""
-    if not args.locator:
-        return {}
-    return {
-        "locator": True,
-        "conditioning_at": args.conditioning_at,
-        "conditioning_noise": args.conditioning_noise,
-        "aux_scenes": args.aux_scenes,
-    }
-
-
-def our_config(name: str, demos, args, overrides: dict):
-    """Our policy's config, built as `vla train` builds it (the locator recipe with --locator)."""
-    from vla.policies.train.command import with_estimate_conditioning, with_grounding_maps
+def our_train_config(name: str, args, dataset: Path, out: Path | None = None, scene_minutes: float = 0.0):
+    """Our policy's `vla train` config: the settings shared with lerobot's policies, plus with --locator the
+    locator recipe (`vla train --locator --conditioning-at ... --word-dropout ...`)."""
     from vla.policies.train.config import TrainConfig
+
+    recipe = {}
+    if args.locator:
+        recipe = {
+            "locator": True,
+            "conditioning_at": args.conditioning_at,
+            "conditioning_noise": args.conditioning_noise,
+            "aux_scenes": args.aux_scenes,
+            "word_dropout": args.word_dropout,
+        }
+    return TrainConfig(
+        dataset=str(dataset),
+        policy=name,
+        **({"out": out} if out is not None else {}),
+        steps=args.max_steps,
+        max_minutes=args.minutes - scene_minutes,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        resume=False,
+        device="cpu",
+        save_every=10**9,
+        **recipe,
+    )
+
+
+def our_config(name: str, demos, cfg, overrides: dict):
+    """Our policy's config, built as `vla train` builds it from `cfg` (the locator recipe with --locator)."""
+    from vla.policies.train.command import with_estimate_conditioning, with_grounding_maps
     from vla.policy.configuration_vla import make_config
 
     config = make_config(
@@ -192,34 +220,20 @@ def our_config(name: str, demos, args, overrides: dict):
         action_names=tuple(demos.action_names),
         env_state_dim=demos.env_state.shape[1] if demos.env_state is not None else 0,
     )
-    if not args.locator:
+    if not cfg.locator:
         return config
-    cfg = TrainConfig(dataset="", policy=name, **recipe(args))
     return with_estimate_conditioning(with_grounding_maps(config, cfg), cfg, demos)
 
 
 def train_ours(name: str, demos, args, dataset: Path, overrides: dict, scenes=None, scene_minutes: float = 0.0):
-    from vla.policies.train.config import TrainConfig
     from vla.policies.train.trainer import Trainer
     from vla.policy.checkpoint import load_policy
 
-    config = our_config(name, demos, args, overrides)
     out = args.out / "train" / name
+    cfg = our_train_config(name, args, dataset, out, scene_minutes)
+    config = our_config(name, demos, cfg, overrides)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    cfg = TrainConfig(
-        dataset=str(dataset),
-        policy=name,
-        out=out,
-        steps=args.max_steps,
-        max_minutes=args.minutes - scene_minutes,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        resume=False,
-        device="cpu",
-        save_every=10**9,
-        **recipe(args),
-    )
     trainer = Trainer(cfg, config, demos, out, scenes=scenes)
     params = sum(p.numel() for p in trainer.policy.parameters())
     trainable = sum(p.numel() for p in trainer.params)
@@ -430,13 +444,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if args.locator:  # the locator's bank, exactly as `vla train --locator` renders it (the same for all heads)
             from vla.policies.train.command import scene_bank
-            from vla.policies.train.config import TrainConfig
 
             first = next(n for n in args.policies if n in OURS)
-            cfg = TrainConfig(dataset=str(dataset), policy=first, seed=args.seed, **recipe(args))
+            cfg = our_train_config(first, args, dataset)
             bank_dir = args.out / "scene_bank"
             (bank_dir / "scene_bank.safetensors").unlink(missing_ok=True)  # rendered (and timed) afresh
-            scenes = scene_bank(cfg, our_config(first, demos, args, shared), bank_dir)
+            scenes = scene_bank(cfg, our_config(first, demos, cfg, shared), bank_dir)
         else:
             scenes = generate_scene_bank(
                 args.aux_scenes, list(settings["tasks"]), settings["split"], int(settings["image_size"]),
