@@ -176,7 +176,7 @@ def prepare_dataset(args: argparse.Namespace, tasks: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- training
-def our_train_config(name: str, args, dataset: Path, out: Path | None = None, scene_minutes: float = 0.0):
+def our_train_config(name: str, args, dataset: Path, out: Path, scene_minutes: float = 0.0):
     """Our policy's `vla train` config: the settings shared with lerobot's policies, plus with --locator the
     locator recipe (`vla train --locator --conditioning-at ... --word-dropout ...`)."""
     from vla.policies.train.config import TrainConfig
@@ -193,7 +193,7 @@ def our_train_config(name: str, args, dataset: Path, out: Path | None = None, sc
     return TrainConfig(
         dataset=str(dataset),
         policy=name,
-        **({"out": out} if out is not None else {}),
+        out=out,
         steps=args.max_steps,
         max_minutes=args.minutes - scene_minutes,
         batch_size=args.batch_size,
@@ -446,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             from vla.policies.train.command import scene_bank
 
             first = next(n for n in args.policies if n in OURS)
-            cfg = our_train_config(first, args, dataset)
             bank_dir = args.out / "scene_bank"
+            cfg = our_train_config(first, args, dataset, bank_dir)
             (bank_dir / "scene_bank.safetensors").unlink(missing_ok=True)  # rendered (and timed) afresh
             scenes = scene_bank(cfg, our_config(first, demos, cfg, shared), bank_dir)
         else:
