@@ -268,6 +268,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             table_fit=table_fit,
             goal_table_fit=table_fit and cfg.colour_vote > 0,  # the vote's head tells a prop goal from a point
             colour_vote=cfg.colour_vote,
+            geometry_phrases=cfg.geometry_phrases,
         )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:

@@ -259,13 +259,13 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
 
     def _locator_heatmaps(self, batch: dict[str, Any]):
         """-> heatmap logits, class logits (or None), sentence and normalized state of a batch's locator camera."""
-        logits, semantics, _, _, sentence, state = self._locator_maps(batch)
+        logits, semantics, _, _, sentence, state, _ = self._locator_maps(batch)
         return logits, semantics, sentence, state
 
     def _locator_maps(self, batch: dict[str, Any]):
         """-> heatmap logits, class logits (or None), the colour vote's log-weights and each point's probability
-        of being on a prop (both None without a vote), sentence and normalized state of a batch's locator
-        camera."""
+        of being on a prop (both None without a vote), sentence, normalized state of a batch's locator camera,
+        and each point's phrases for the geometry (None unless it reads them)."""
         camera = self.locator.config.camera
         image = prepare_images(batch, (camera,), self.config.image_size, self.device)[camera]
         words, mask, sentence, state = self._locator_text(batch)
@@ -273,13 +273,19 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         prior = on_prop = None
         if self.locator.point_colour is not None:
             prior, on_prop = self.locator.vote_terms(words, mask, semantics)
-        return logits, semantics, prior, on_prop, sentence, state
+        return logits, semantics, prior, on_prop, sentence, state, self._geometry_phrases(words, mask)
+
+    def _geometry_phrases(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """Each point's phrases where the locator's geometry reads them (LocatorConfig.geometry_phrases)."""
+        return self.locator.phrases(words, mask) if self.locator.geometry_text is not None else None
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
-        logits, _, prior, on_prop, sentence, state = self._locator_maps(batch)
+        logits, _, prior, on_prop, sentence, state, phrases = self._locator_maps(batch)
         points = self.locator.image_points(logits, prior)
         goal_on_prop = on_prop[:, 1] > 0.5 if on_prop is not None and on_prop.shape[1] > 1 else None
-        return self.locator.estimate(points, state, sentence, on_table=on_table, goal_on_prop=goal_on_prop)
+        return self.locator.estimate(
+            points, state, sentence, on_table=on_table, goal_on_prop=goal_on_prop, phrases=phrases
+        )
 
     @torch.no_grad()
     def fit_locator_table(self, rows: dict[str, Any]) -> dict[str, float]:
@@ -399,7 +405,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         """The target locator's losses: heatmaps (+ per-pixel classes) on a scene-bank batch of the locator's
         camera, and the geometry MLP on `labels`, bank rows with *true* image points (the trainer passes a
         larger batch of them; without, the scene batch's own labels)."""
-        logits, semantics, scene_sentence, scene_state = self._locator_heatmaps(scenes)
+        logits, semantics, _, _, scene_sentence, scene_state, scene_phrases = self._locator_maps(scenes)
         pixels = self._locator_view(torch.as_tensor(scenes[AUX_PIXELS], device=self.device))  # (B, P, 2)
         loss, err = self.locator.heatmap_loss(logits, pixels)
         info = {"locator_loss": float(loss.detach())}
@@ -422,13 +428,16 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             info["locator_colour_loss"] = float(c_loss.detach())
         points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-        g_loss = self.locator.geometry_loss(points, state, sentence, env_state)
+        phrases = self._geometry_phrases(words, text_mask)
+        g_loss = self.locator.geometry_loss(points, state, sentence, env_state, phrases=phrases)
         info["locator_geometry_loss"] = float(g_loss.detach())
         # The same geometry from the heatmaps' own points on the scene batch: what it will read at inference.
         own = self.locator.image_points(logits.detach())
         valid = torch.isfinite(pixels[:, : self.locator.num_points]).all(-1)
         scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-        own_loss = self.locator.geometry_loss(own, scene_state, scene_sentence, scene_env_state, valid=valid)
+        own_loss = self.locator.geometry_loss(
+            own, scene_state, scene_sentence, scene_env_state, valid=valid, phrases=scene_phrases
+        )
         info["locator_geometry_own_loss"] = float(own_loss.detach())
         return loss + g_loss + own_loss, info
 
