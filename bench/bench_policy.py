@@ -84,6 +84,13 @@ def main() -> None:
         "--conditioning-noise", type=float, default=0.0, help="std (m) of training noise on true positions"
     )
     parser.add_argument(
+        "--geometry-phrases",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --locator: whether its geometry also reads each point's own instruction phrases (vla train flag; "
+        "default: vla train's, on)",
+    )
+    parser.add_argument(
         "--word-dropout",
         type=float,
         default=0.0,
@@ -135,6 +142,7 @@ def main() -> None:
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
+        *({None: [], True: ["--geometry-phrases"], False: ["--no-geometry-phrases"]}[args.geometry_phrases]),
         *(["--word-dropout", str(args.word_dropout)] if args.word_dropout else []),
         *(["--word-dropout-scope", args.word_dropout_scope] if args.word_dropout else []),
     )  # fmt: skip
@@ -167,6 +175,7 @@ def main() -> None:
         "locator": args.locator,
         "backbone_grounding": bool(saved["backbone"].get("vision_grounding_maps")),
         "colour_vote": saved["locator"].get("colour_vote"),
+        "geometry_phrases": saved["locator"].get("geometry_phrases", False),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,

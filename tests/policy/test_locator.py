@@ -57,10 +57,11 @@ def locator_policy(bank, **locator) -> VLAPolicy:
     return policy
 
 
-def test_the_locator_learns_target_goal_and_landmarks_on_real_scenes(bank, tmp_path):
+@pytest.mark.parametrize("geometry_phrases", [False, True])
+def test_the_locator_learns_target_goal_and_landmarks_on_real_scenes(bank, tmp_path, geometry_phrases):
     # The bank labels the target, the goal and the env's 3 landmarks in the scene camera.
     assert bank.pixels.shape == (12, 1, 5, 2) and set(bank.images) == {OBS_IMAGE_SCENE}
-    policy = locator_policy(bank)
+    policy = locator_policy(bank, geometry_phrases=geometry_phrases)
     assert policy.config.reads_locator and policy.locator.num_maps == 5
     few = bank.batch(torch.arange(6))
     logits, semantics, _, _ = policy._locator_heatmaps(few)
@@ -83,7 +84,10 @@ def test_the_locator_learns_target_goal_and_landmarks_on_real_scenes(bank, tmp_p
         points = policy.locator.image_points(logits)
         err_px = (points - few[AUX_PIXELS][:, 0]).norm(dim=-1) * SIZE
         assert float(err_px.nanmedian()) < 2.0, err_px  # NaN: a point out of view (no label)
-        from_labels = policy.locator.estimate(few[AUX_PIXELS][:, 0], state, sentence)
+        words, mask, _, _ = policy._locator_text(few)
+        phrases = policy._geometry_phrases(words, mask)
+        assert (phrases is not None) == geometry_phrases
+        from_labels = policy.locator.estimate(few[AUX_PIXELS][:, 0], state, sentence, phrases=phrases)
     xy_err = (from_labels - few["observation.environment_state"])[:, [0, 1, 3, 4]].abs()
     assert float(xy_err.max()) < 0.03, xy_err  # metres: the geometry maps image points to the table
 
@@ -188,6 +192,27 @@ def test_tracked_conditioning_reads_the_target_now_and_the_goal_from_the_first_f
     torch.testing.assert_close(first, est[0])
     torch.testing.assert_close(second, torch.cat([est[1][:, :3], est[0][:, 3:]], 1))
     torch.testing.assert_close(given, torch.cat([est[1][:, :3], held[:, 3:]], 1))
+
+
+def test_the_geometry_reads_each_points_own_phrases_and_needs_them(bank):
+    policy = locator_policy(bank, geometry_phrases=True)
+    loc = policy.locator
+    b = bank.batch(torch.arange(4))
+    words, mask, sentence, state = policy._locator_text(b)
+    points = b[AUX_PIXELS][:, 0]
+    phrases = loc.phrases(words, mask)
+    assert phrases.shape == (4, 2, 4 * words.shape[-1])
+    with torch.no_grad():
+        loc.geometry_text.weight.normal_()  # a trained projection: the phrases then move the estimate
+        est = loc.estimate(points, state, sentence, phrases=phrases)
+        # The same image points, state and sentence with the goal's phrases swapped for another scene's: only
+        # what the geometry reads through the phrases differs, and the goal's estimate moves.
+        swapped = phrases.clone()
+        swapped[:, 1] = phrases.roll(1, 0)[:, 1]
+        moved = loc.estimate(points, state, sentence, phrases=swapped)
+    assert float((moved - est)[:, 3:].abs().max()) > 1e-3 and torch.equal(moved[:, :3], est[:, :3])
+    with pytest.raises(VlaUserError, match="phrases"):
+        loc.estimate(points, state, sentence)
 
 
 def test_locator_geometry_loss_from_its_own_points_counts_only_labelled_points(bank):
