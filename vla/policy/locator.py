@@ -123,7 +123,7 @@ class LocatorConfig:
     mean over every word, so a paraphrase's new words move it: on "nudge the X over to the {direction}" the
     geometry put push's goal more than 3 cm off in 62% of held-out layouts, and 19% with the same image points
     and a training wording's sentence (b14 checkpoint). The direction word's own state is near the training
-    wordings' (cosine 0.92) wherever it stands."""
+    wordings' (cosine 0.92) wherever it stands. The geometry's loss then also trains the phrase queries."""
     geometry_hidden: int = 256
     geometry_batch: int = 1024
     """Bank label rows per training step for the geometry MLP (no images: cheap)."""
