@@ -149,10 +149,11 @@ def measure(policy, scenes: int) -> dict:
                         "scene", np.concatenate([truth.reshape(-1, 3), env.unwrapped.landmark_points()])
                     )
                     with torch.inference_mode():
-                        logits, _, _, _, sentence, state, phrases = policy._locator_maps(batch)
-                        points = policy.locator.image_points(logits)[0].numpy()
+                        maps = policy._locator_maps(batch)
+                        points = policy.locator.image_points(maps.logits)[0].numpy()
                         exact = torch.as_tensor(labels, dtype=torch.float32)[None]
-                        from_labels = policy.locator.estimate(exact, state, sentence, phrases=phrases)[0].numpy()
+                        from_labels = policy.locator.estimate(exact, maps.state, maps.sentence, phrases=maps.phrases)
+                        from_labels = from_labels[0].numpy()
                     pix.append(np.linalg.norm(points - labels[: len(points)], axis=-1) * 96)
                     geometry_err.append(np.linalg.norm(from_labels[:2] - truth[:2]) * 100)
             finally:

@@ -45,6 +45,7 @@ Inputs at inference: one camera image, the instruction and the state. Nothing pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +65,25 @@ ON_TABLE_Z = 0.035
 2-2.5 cm tall at their centres); the table fit trains on those bank rows only."""
 SENTENCE_DIM = 32  # the geometry's view of the instruction: which goal convention applies
 QUERY_HEADS = 4  # attention-pooled phrases per point query
+
+
+class LocatorMaps(NamedTuple):
+    """What the locator reads off one batch of its camera (`VLAPolicy._locator_maps`)."""
+
+    logits: torch.Tensor
+    """(B, maps, h, w) heatmap logits."""
+    semantics: torch.Tensor | None
+    """(B, sum(classes), h, w) per-cell class logits, or None without a semantic head."""
+    prior: torch.Tensor | None
+    """(B, maps, h, w) the colour vote's log-weights, or None without a vote."""
+    on_prop: torch.Tensor | None
+    """(B, points) each point's probability of being on a prop, or None without a vote."""
+    sentence: torch.Tensor
+    """(B, E) the sentence embedding."""
+    state: torch.Tensor
+    """(B, S) the normalized state."""
+    phrases: torch.Tensor | None
+    """(B, points, heads * E) each point's phrases for the geometry, or None unless it reads them."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .ensembling import ChunkedActionsMixin
 from .estimate_conditioning import EnvStateConditioning, PositionEstimator
 from .grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
 from .history import ExecutedActions
-from .locator import TargetLocator
+from .locator import LocatorMaps, TargetLocator
 from .normalization import Normalizer
 
 ACTION_IS_PAD = "action_is_pad"
@@ -259,13 +259,12 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
 
     def _locator_heatmaps(self, batch: dict[str, Any]):
         """-> heatmap logits, class logits (or None), sentence and normalized state of a batch's locator camera."""
-        logits, semantics, _, _, sentence, state, _ = self._locator_maps(batch)
-        return logits, semantics, sentence, state
+        m = self._locator_maps(batch)
+        return m.logits, m.semantics, m.sentence, m.state
 
-    def _locator_maps(self, batch: dict[str, Any]):
-        """-> heatmap logits, class logits (or None), the colour vote's log-weights and each point's probability
-        of being on a prop (both None without a vote), sentence, normalized state of a batch's locator camera,
-        and each point's phrases for the geometry (None unless it reads them)."""
+    def _locator_maps(self, batch: dict[str, Any]) -> LocatorMaps:
+        """What the locator reads off a batch of its camera: heatmaps, classes, the colour vote's terms, the
+        sentence, the normalized state and each point's phrases for the geometry."""
         camera = self.locator.config.camera
         image = prepare_images(batch, (camera,), self.config.image_size, self.device)[camera]
         words, mask, sentence, state = self._locator_text(batch)
@@ -273,18 +272,18 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         prior = on_prop = None
         if self.locator.point_colour is not None:
             prior, on_prop = self.locator.vote_terms(words, mask, semantics)
-        return logits, semantics, prior, on_prop, sentence, state, self._geometry_phrases(words, mask)
+        return LocatorMaps(logits, semantics, prior, on_prop, sentence, state, self._geometry_phrases(words, mask))
 
     def _geometry_phrases(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """Each point's phrases where the locator's geometry reads them (LocatorConfig.geometry_phrases)."""
         return self.locator.phrases(words, mask) if self.locator.geometry_text is not None else None
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
-        logits, _, prior, on_prop, sentence, state, phrases = self._locator_maps(batch)
-        points = self.locator.image_points(logits, prior)
-        goal_on_prop = on_prop[:, 1] > 0.5 if on_prop is not None and on_prop.shape[1] > 1 else None
+        m = self._locator_maps(batch)
+        points = self.locator.image_points(m.logits, m.prior)
+        goal_on_prop = m.on_prop[:, 1] > 0.5 if m.on_prop is not None and m.on_prop.shape[1] > 1 else None
         return self.locator.estimate(
-            points, state, sentence, on_table=on_table, goal_on_prop=goal_on_prop, phrases=phrases
+            points, m.state, m.sentence, on_table=on_table, goal_on_prop=goal_on_prop, phrases=m.phrases
         )
 
     @torch.no_grad()
@@ -405,7 +404,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         """The target locator's losses: heatmaps (+ per-pixel classes) on a scene-bank batch of the locator's
         camera, and the geometry MLP on `labels`, bank rows with *true* image points (the trainer passes a
         larger batch of them; without, the scene batch's own labels)."""
-        logits, semantics, _, _, scene_sentence, scene_state, scene_phrases = self._locator_maps(scenes)
+        maps = self._locator_maps(scenes)
+        logits, semantics = maps.logits, maps.semantics
         pixels = self._locator_view(torch.as_tensor(scenes[AUX_PIXELS], device=self.device))  # (B, P, 2)
         loss, err = self.locator.heatmap_loss(logits, pixels)
         info = {"locator_loss": float(loss.detach())}
@@ -436,7 +436,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         valid = torch.isfinite(pixels[:, : self.locator.num_points]).all(-1)
         scene_env_state = torch.as_tensor(scenes[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         own_loss = self.locator.geometry_loss(
-            own, scene_state, scene_sentence, scene_env_state, valid=valid, phrases=scene_phrases
+            own, maps.state, maps.sentence, scene_env_state, valid=valid, phrases=maps.phrases
         )
         info["locator_geometry_own_loss"] = float(own_loss.detach())
         return loss + g_loss + own_loss, info
