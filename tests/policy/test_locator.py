@@ -85,7 +85,7 @@ def test_the_locator_learns_target_goal_and_landmarks_on_real_scenes(bank, tmp_p
         err_px = (points - few[AUX_PIXELS][:, 0]).norm(dim=-1) * SIZE
         assert float(err_px.nanmedian()) < 2.0, err_px  # NaN: a point out of view (no label)
         words, mask, _, _ = policy._locator_text(few)
-        phrases = policy._geometry_phrases(words, mask)
+        phrases = policy.locator.geometry_phrases(words, mask)
         assert (phrases is not None) == geometry_phrases
         from_labels = policy.locator.estimate(few[AUX_PIXELS][:, 0], state, sentence, phrases=phrases)
     xy_err = (from_labels - few["observation.environment_state"])[:, [0, 1, 3, 4]].abs()

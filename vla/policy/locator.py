@@ -303,6 +303,10 @@ class TargetLocator(nn.Module):
         scores = scores.masked_fill(~text_mask[:, None, None], float("-inf"))
         return torch.einsum("bpht,bte->bphe", scores.softmax(-1), words).flatten(2)
 
+    def geometry_phrases(self, words: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor | None:
+        """`phrases()` where the geometry reads them (`geometry_phrases`), else None."""
+        return self.phrases(words, text_mask) if self.geometry_text is not None else None
+
     def image_points(self, logits: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """(B, maps, h, w) -> (B, maps, 2) each map's committed point (soft-argmax over the peak_radius window
         around its peak) in [0, 1]; `prior` (B, maps, h, w) log-weights added to choose the peak (the colour

@@ -272,11 +272,8 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         prior = on_prop = None
         if self.locator.point_colour is not None:
             prior, on_prop = self.locator.vote_terms(words, mask, semantics)
-        return LocatorMaps(logits, semantics, prior, on_prop, sentence, state, self._geometry_phrases(words, mask))
-
-    def _geometry_phrases(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        """Each point's phrases where the locator's geometry reads them (LocatorConfig.geometry_phrases)."""
-        return self.locator.phrases(words, mask) if self.locator.geometry_text is not None else None
+        phrases = self.locator.geometry_phrases(words, mask)
+        return LocatorMaps(logits, semantics, prior, on_prop, sentence, state, phrases)
 
     def _locate(self, batch: dict[str, Any], on_table: bool = False) -> torch.Tensor:
         m = self._locator_maps(batch)
@@ -428,7 +425,7 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             info["locator_colour_loss"] = float(c_loss.detach())
         points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
-        phrases = self._geometry_phrases(words, text_mask)
+        phrases = self.locator.geometry_phrases(words, text_mask)
         g_loss = self.locator.geometry_loss(points, state, sentence, env_state, phrases=phrases)
         info["locator_geometry_loss"] = float(g_loss.detach())
         # The same geometry from the heatmaps' own points on the scene batch: what it will read at inference.
