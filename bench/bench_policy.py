@@ -91,6 +91,13 @@ def main() -> None:
         "default: vla train's, on)",
     )
     parser.add_argument(
+        "--window-vote",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --locator: whether its colour vote also weights the cells around each chosen peak (vla train "
+        "flag; default: vla train's, on)",
+    )
+    parser.add_argument(
         "--word-dropout",
         type=float,
         default=0.0,
@@ -143,6 +150,7 @@ def main() -> None:
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
         *({None: [], True: ["--geometry-phrases"], False: ["--no-geometry-phrases"]}[args.geometry_phrases]),
+        *({None: [], True: ["--window-vote"], False: ["--no-window-vote"]}[args.window_vote]),
         *(["--word-dropout", str(args.word_dropout)] if args.word_dropout else []),
         *(["--word-dropout-scope", args.word_dropout_scope] if args.word_dropout else []),
     )  # fmt: skip
@@ -176,6 +184,7 @@ def main() -> None:
         "backbone_grounding": bool(saved["backbone"].get("vision_grounding_maps")),
         "colour_vote": saved["locator"].get("colour_vote"),
         "geometry_phrases": saved["locator"].get("geometry_phrases", False),
+        "window_vote": saved["locator"].get("window_vote", False),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,

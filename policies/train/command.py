@@ -269,6 +269,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             goal_table_fit=table_fit and cfg.colour_vote > 0,  # the vote's head tells a prop goal from a point
             colour_vote=cfg.colour_vote,
             geometry_phrases=cfg.geometry_phrases,
+            window_vote=cfg.window_vote and cfg.colour_vote > 0,
         )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:

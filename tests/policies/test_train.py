@@ -481,6 +481,7 @@ def test_carried_conditioning_fits_the_table_before_training_and_carries_the_tar
     c = policy.config
     assert c.carries_target and c.tracks_target and c.locator.table_fit and bool(policy.locator.table.fitted)
     assert float(policy.locator.table.coef.abs().sum()) > 0  # the fit came back from the checkpoint
+    assert c.locator.colour_vote == 5.0 and c.locator.window_vote and c.locator.geometry_phrases  # the defaults
     # Training reads the true current target and the first-frame goal, as 'tracked' does.
     now, start = torch.randn(2, 6), torch.randn(2, 6)
     teacher = policy._conditioning_positions({OBS_ENV_STATE: now, OBS_ENV_STATE_START: start}, None, 2, True)

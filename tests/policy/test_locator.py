@@ -279,6 +279,20 @@ def test_the_colour_vote_names_the_props_colour_and_moves_the_peak_onto_it(bank)
     assert float(prior[0, 1].abs().max()) < 0.5
     assert abs(float(loc.image_points(logits, prior)[0, 1, 0]) - 5.5 / w) < cell
 
+    # window_vote: a broad heatmap leaning off the named prop (centred on column 14.5; the prop's coloured cells
+    # are columns 15-17, centre 16.5) commits to the prop's cells when the vote also weights the peak's window.
+    with torch.no_grad():
+        prior = loc.colour_prior(words[:1], mask[:1], semantics)
+    rows_, cols_ = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    lean = (-((cols_ - 14.5) ** 2 + (rows_ - 16.5) ** 2) / (2 * 2.0**2)).expand(1, loc.num_maps, h, w)
+    windowed = locator_policy(bank, colour_vote=5.0, window_vote=True).locator
+    peak_only = loc.image_points(lean, prior)[0] * w
+    in_window = windowed.image_points(lean, prior)[0] * w
+    assert float(peak_only[0, 0]) < 15.3 and 15.8 < float(in_window[0, 0]) < 17.0  # columns, in cells
+    assert torch.equal(in_window[2:], peak_only[2:])  # landmarks get no vote
+    with pytest.raises(VlaUserError, match="window_vote needs colour_vote"):
+        LocatorConfig(semantic_classes=(9, 5), window_vote=True)
+
 
 def test_the_committed_point_reads_a_peak_between_cells_to_a_tenth_of_a_cell(bank):
     """A heatmap shaped like its training labels (a Gaussian of label_sigma cells), peaked between two cells: the

@@ -39,20 +39,23 @@ PEAK_RADIUS = 1
 """Cells on each side of a heatmap's highest cell that its committed position averages over (3x3)."""
 
 
-def peak_features(logits: torch.Tensor, radius: int = PEAK_RADIUS, prior: torch.Tensor | None = None) -> torch.Tensor:
+def peak_features(
+    logits: torch.Tensor, radius: int = PEAK_RADIUS, prior: torch.Tensor | None = None, prior_in_window: bool = False
+) -> torch.Tensor:
     """(B, M, h, w) heatmap logits -> (B, 3M): each map's soft-argmax (x, y) in [-1, 1] over the
     (2r+1)^2 cells around its highest cell, and its peak probability over the whole map. `prior` (B, M, h, w)
-    log-weights, when given, are added to the logits to choose the peak cell only (the soft-argmax around it
-    reads the logits alone)."""
+    log-weights, when given, are added to the logits to choose the peak cell; the soft-argmax around it reads
+    the logits alone, or, with `prior_in_window`, the logits plus the prior."""
     b, m, h, w = logits.shape
     flat = logits.flatten(2)  # (B, M, h*w)
-    top = (flat if prior is None else flat + prior.flatten(2)).argmax(-1)  # (B, M)
+    voted = flat if prior is None else flat + prior.flatten(2)
+    top = voted.argmax(-1)  # (B, M)
     rows = torch.arange(h, device=logits.device)
     cols = torch.arange(w, device=logits.device)
     near_row = ((rows[None, None, :] - (top // w)[..., None]).abs() <= radius)[..., :, None]  # (B, M, h, 1)
     near_col = ((cols[None, None, :] - (top % w)[..., None]).abs() <= radius)[..., None, :]  # (B, M, 1, w)
     window = (near_row & near_col).flatten(2)
-    probs = flat.masked_fill(~window, float("-inf")).softmax(-1)  # (B, M, h*w)
+    probs = (voted if prior_in_window else flat).masked_fill(~window, float("-inf")).softmax(-1)  # (B, M, h*w)
     xy = probs @ cell_centres(h, w, logits.device, logits.dtype)  # (B, M, 2) in [0, 1]
     return torch.cat([(2 * xy - 1).flatten(1), flat.softmax(-1).amax(-1)], 1)
 
