@@ -3,7 +3,8 @@
     # Train a fresh locator alone on a scene bank for a few minutes, then measure it:
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py train --scenes 3000 --minutes 5 --out /tmp/locator
 
-    # Measure the locator inside a trained checkpoint (--colour-vote 0: the same weights without the colour vote):
+    # Measure the locator inside a trained checkpoint (--colour-vote 0: the same weights without the colour vote;
+    # --no-window-vote / --window-vote: the vote choosing the peak only, or also weighting its window):
     MUJOCO_GL=egl .venv/bin/python bench/bench_locator.py checkpoint --checkpoint RUN/checkpoints/last/pretrained_model
 
 Both report, per task and split (training wordings and combinations; held-out ones), on the reset frames of
@@ -209,6 +210,13 @@ def main() -> None:
         default=None,
         help="override the checkpoint's colour-vote weight (0: off), to measure the vote on the same weights",
     )
+    ck.add_argument(
+        "--window-vote",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override whether the colour vote also weights each chosen peak's window (the checkpoint's "
+        "locator.window_vote), to measure it on the same weights",
+    )
     for p in (tr, ck):
         p.add_argument("--eval-scenes", type=int, default=40, help="reset frames per task and split")
         p.add_argument("--threads", type=int, default=2)
@@ -229,6 +237,13 @@ def main() -> None:
                     "trained with the colour vote (vla train --locator --colour-vote W)"
                 )
             policy.locator.config.colour_vote = args.colour_vote
+        if args.window_vote is not None:
+            if args.window_vote and not policy.locator.config.colour_vote:
+                raise SystemExit(
+                    "bench_locator: --window-vote needs the colour vote (a checkpoint trained with it, and no "
+                    "--colour-vote 0)"
+                )
+            policy.locator.config.window_vote = args.window_vote
     print(
         "| split | task | target median cm | target p90 cm | within 1 cm | within 2 cm | over 3 cm | goal median cm"
         " | goal p90 cm | goal over 3 cm"
