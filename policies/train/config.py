@@ -96,8 +96,8 @@ class TrainConfig:
     image point moves toward the cells that show the named colour instead of following the heatmap alone. A
     held-out colour-shape combination (a cube colour never seen as a target) gets a broad heatmap whose window
     mean is off the prop's centre. Inference-time only. On b15's checkpoint, held-out stack "build a tower
-    with..." reset-frame targets more than 1 cm off went from 64% to 23% of layouts; re-evaluating four runs'
-    checkpoints with it, held-out success rose 1.5-8 points, 66.75% -> 70.0% on average (README, "Policy
+    with..." reset-frame targets more than 1 cm off went from 64% to 23% of layouts; on five runs' checkpoints
+    with and without it, held-out success moved -0.5 to +8 points, 66.0% -> 68.5% on average (README, "Policy
     quality"). --no-window-vote: the vote chooses the peak only (checkpoints from before)."""
     conditioning_at: Literal["current", "episode_start", "tracked", "carried"] = "current"
     """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
