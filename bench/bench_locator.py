@@ -53,7 +53,7 @@ def fresh_policy(bank):
         env_state_conditioning=True,
         env_state_source="locator",
         env_state_at="episode_start",
-        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES, colour_vote=5.0),  # vla train --locator's default
+        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES, colour_vote=5.0, shape_vote=5.0),  # vla train's
     )
     policy = VLAPolicy(config)
     stats = {
@@ -68,9 +68,9 @@ def fresh_policy(bank):
 
 def train_locator(args) -> object:
     from vla.constants import OBS_IMAGE_SCENE
-    from vla.policies.train.augment import augment_images
+    from vla.policies.train.augment import augment_images, channel_permuted
     from vla.policies.train.scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
-    from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
+    from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPE_VIEW
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "locator_bank.safetensors"
@@ -81,6 +81,7 @@ def train_locator(args) -> object:
         or bank.sampling != BANK_SAMPLING  # drawn before the bank had its own random stream
         or bank.demo_fraction != args.demo_fraction
         or bank.point_colours is None  # saved before the colour vote
+        or bank.point_shapes is None  # or the shape vote
     ):
         bank = generate_scene_bank(
             args.scenes, list(TASKS), "train", 96, (OBS_IMAGE_SCENE,), seed=3, semantics=True, posed_fraction=0.5,
@@ -100,6 +101,7 @@ def train_locator(args) -> object:
         sb = bank.batch(idx)
         sb.update(augment_images({OBS_IMAGE_SCENE: sb[OBS_IMAGE_SCENE]}, g, pixels=sb[AUX_PIXELS],
                                  semantics=sb[AUX_SEMANTICS]))  # fmt: skip
+        sb[AUX_SHAPE_VIEW] = channel_permuted(sb[OBS_IMAGE_SCENE], g)  # the shape head's colour-blind view
         rows = bank.labels(torch.randint(len(bank), (policy.config.locator.geometry_batch,), generator=g))
         loss, info = policy._locator_loss(sb, rows)
         opt.zero_grad(set_to_none=True)
@@ -211,6 +213,12 @@ def main() -> None:
         help="override the checkpoint's colour-vote weight (0: off), to measure the vote on the same weights",
     )
     ck.add_argument(
+        "--shape-vote",
+        type=float,
+        default=None,
+        help="override the checkpoint's shape-vote weight (0: off), to measure the vote on the same weights",
+    )
+    ck.add_argument(
         "--window-vote",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -237,6 +245,13 @@ def main() -> None:
                     "trained with the colour vote (vla train --locator --colour-vote W)"
                 )
             policy.locator.config.colour_vote = args.colour_vote
+        if args.shape_vote is not None:
+            if args.shape_vote < 0 or (args.shape_vote > 0 and policy.locator.point_shape is None):
+                raise SystemExit(
+                    f"bench_locator: --shape-vote {args.shape_vote} needs a weight >= 0 and, above 0, a checkpoint "
+                    "trained with the shape vote (vla train --locator --shape-vote W)"
+                )
+            policy.locator.config.shape_vote = args.shape_vote
         if args.window_vote is not None:
             if args.window_vote and not policy.locator.config.colour_vote:
                 raise SystemExit(

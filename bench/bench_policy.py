@@ -68,6 +68,12 @@ def main() -> None:
         help="with --locator: weight of the locator's colour vote (vla train flag; default: vla train's, 5; 0: off)",
     )
     parser.add_argument(
+        "--shape-vote",
+        type=float,
+        default=None,
+        help="with --locator: weight of the locator's shape vote (vla train flag; default: vla train's, 5; 0: off)",
+    )
+    parser.add_argument(
         "--oracle-conditioning",
         action="store_true",
         help="ablation: the action head reads the simulator's true target/goal positions (vla train flag)",
@@ -147,6 +153,7 @@ def main() -> None:
         *(["--locator"] if args.locator else []),
         *(["--no-backbone-grounding"] if args.no_backbone_grounding else []),
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
+        *(["--shape-vote", str(args.shape_vote)] if args.shape_vote is not None else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
         *({None: [], True: ["--geometry-phrases"], False: ["--no-geometry-phrases"]}[args.geometry_phrases]),
@@ -185,6 +192,7 @@ def main() -> None:
         "colour_vote": saved["locator"].get("colour_vote"),
         "geometry_phrases": saved["locator"].get("geometry_phrases", False),
         "window_vote": saved["locator"].get("window_vote", False),
+        "shape_vote": saved["locator"].get("shape_vote", 0.0),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,

@@ -72,6 +72,22 @@ def augment_images(
     return out
 
 
+CHANNEL_ORDERS = ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))  # every order of RGB but the identity
+
+
+def channel_permuted(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, 3, H, W) -> the same images, each with its colour channels in one of the five other orders (drawn
+    from `generator`): a red cube turns green or blue, a yellow one cyan or magenta, and a blue cube red; the
+    grey table stays grey. Shapes keep their shape, so a head trained on these views to name shapes cannot read
+    them off colours."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"channel_permuted expects (B, 3, H, W) images, got {tuple(images.shape)}")
+    orders = torch.tensor(CHANNEL_ORDERS, device=images.device)
+    pick = torch.randint(len(CHANNEL_ORDERS), (images.shape[0],), generator=generator).to(images.device)
+    index = orders[pick][:, :, None, None].expand_as(images)
+    return images.gather(1, index)
+
+
 def grounded_words() -> frozenset[str]:
     """The tabletop suite's colour and shape names: the words the scene bank's labels ground (which prop is the
     target, which the goal), so word dropout never drops them."""

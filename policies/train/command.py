@@ -262,6 +262,8 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
         table_fit = cfg.conditioning_at == "carried"  # the target's reset-frame table position
         if cfg.colour_vote < 0:
             raise VlaUserError(f"--colour-vote {cfg.colour_vote} must be >= 0 (0: no colour vote)")
+        if cfg.shape_vote < 0:
+            raise VlaUserError(f"--shape-vote {cfg.shape_vote} must be >= 0 (0: no shape vote)")
         locator = dataclasses.replace(
             config.locator,
             semantic_classes=SEMANTIC_CLASSES,
@@ -270,6 +272,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             colour_vote=cfg.colour_vote,
             geometry_phrases=cfg.geometry_phrases,
             window_vote=cfg.window_vote and cfg.colour_vote > 0,
+            shape_vote=cfg.shape_vote if cfg.colour_vote > 0 else 0.0,  # on_prop comes from the colour head
         )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
@@ -318,6 +321,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
             and (bank.pixels is not None or not wants_pixels)
             and (bank.semantics is not None or not wants_semantics)
             and (bank.point_colours is not None or not (config.reads_locator and config.locator.colour_vote))
+            and (bank.point_shapes is not None or not (config.reads_locator and config.locator.shape_vote))
         ):
             return bank
     record = Path(cfg.dataset) / "meta" / "vla_collect.json"

@@ -99,6 +99,15 @@ class TrainConfig:
     with..." reset-frame targets more than 1 cm off went from 64% to 23% of layouts; on five runs' checkpoints
     with and without it, held-out success moved -0.5 to +8 points, 66.0% -> 68.5% on average (README, "Policy
     quality"). --no-window-vote: the vote chooses the peak only (checkpoints from before)."""
+    shape_vote: float = 5.0
+    """With --locator and a colour vote: weight of its shape vote (0: off), the colour vote's twin for the named
+    shape. A second linear head on the instruction names the shape of the prop the target (and a bowl or
+    base-cube goal) is, and every heatmap cell's log-probability of that shape is added beside the colour's. The
+    per-pixel shape head also learns on colour-permuted copies of the scene bank's images, so a held-out
+    colour-shape combination (a red cube, where every red prop in training is a cylinder or a sphere) still has
+    a known shape: without them b15's shape head called 0 of 28 held-out red cubes a cube, and held-out stack's
+    target went to a red cylinder in 18% of layouts (README, "Policy quality"). The weight is inference-time
+    only; the heads and the permuted-view loss train whenever it is above 0."""
     conditioning_at: Literal["current", "episode_start", "tracked", "carried"] = "current"
     """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
     current frame; or of the episode's first frame held for the whole episode (the estimate is then made

@@ -33,7 +33,7 @@ from vla.constants import OBS_ENV_STATE, OBS_STATE, TASK
 from vla.envs.manipulation.props import COLOURS
 from vla.envs.manipulation.scene import SEMANTIC_SHAPES
 from vla.errors import VlaUserError
-from vla.policy.grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS
+from vla.policy.grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPES
 
 SEMANTIC_CLASSES = (1 + len(COLOURS), 1 + len(SEMANTIC_SHAPES))  # colour, shape (+ background)
 
@@ -63,6 +63,8 @@ class SceneBank:
     semantic_classes: tuple[int, ...] = ()  # classes per semantics channel, background included
     point_colours: torch.Tensor | None = None  # (N, E // 3) uint8 colour class of the prop each env-state point is
     # on: the target's, the bowl's or base cube's for a goal that is a prop, 0 for one that is not (pick, push)
+    point_shapes: torch.Tensor | None = None  # (N, E // 3) uint8 shape class (1 + index in SEMANTIC_SHAPES) of the
+    # same props, 0 where a point is on none
     demo_fraction: float = 0.0  # share of mid-demonstration scenes (generate_scene_bank)
     sampling: int = BANK_SAMPLING  # how the scenes were drawn (BANK_SAMPLING); 1 for banks saved before it
 
@@ -84,6 +86,7 @@ class SceneBank:
             TASK: [self.instructions[i] for i in indices.tolist()],
             **({AUX_PIXELS: self.pixels[indices]} if self.pixels is not None else {}),
             **({AUX_COLOURS: self.point_colours[indices]} if self.point_colours is not None else {}),
+            **({AUX_SHAPES: self.point_shapes[indices]} if self.point_shapes is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -95,6 +98,8 @@ class SceneBank:
             tensors["semantics"] = self.semantics
         if self.point_colours is not None:
             tensors["point_colours"] = self.point_colours
+        if self.point_shapes is not None:
+            tensors["point_shapes"] = self.point_shapes
         tmp = path.with_suffix(".tmp")
         meta = {
             "instructions": json.dumps(self.instructions),
@@ -123,6 +128,7 @@ class SceneBank:
             semantics=t.get("semantics"),
             semantic_classes=tuple(json.loads(meta.get("semantic_classes", "[]"))),
             point_colours=t.get("point_colours"),  # banks saved before the colour vote have none
+            point_shapes=t.get("point_shapes"),  # nor before the shape vote
             demo_fraction=float(json.loads(meta.get("demo_fraction", "0"))),
             sampling=int(json.loads(meta.get("sampling", "1"))),
         )
@@ -145,7 +151,7 @@ def _render_scenes(args) -> dict:
 
     envs = {t: vla.envs.make_env(t, image_size=image_size, split=split) for t in tasks}
     out = {"images": {k: [] for k in camera_keys}, "state": [], "env_state": [], "instructions": []}
-    out.update(pixels=[], semantics=[], point_colours=[])
+    out.update(pixels=[], semantics=[], point_colours=[], point_shapes=[])
     try:
         for seed in seeds:
             rng = np.random.default_rng([int(seed), BANK_RNG_STREAM])  # not the env's stream (BANK_SAMPLING)
@@ -177,6 +183,7 @@ def _render_scenes(args) -> dict:
                 out["semantics"].append(np.stack([scene.prop_semantics(_camera_name(k), size) for k in camera_keys]))
             out["instructions"].append(str(obs[TASK]))
             out["point_colours"].append(point_colours(env.unwrapped.episode, len(env_state) // 3))
+            out["point_shapes"].append(point_shapes(env.unwrapped.episode, len(env_state) // 3))
     finally:
         for env in envs.values():
             env.close()
@@ -227,6 +234,7 @@ def generate_scene_bank(
         semantics=torch.from_numpy(np.concatenate([np.stack(p["semantics"]) for p in parts])) if semantics else None,
         semantic_classes=SEMANTIC_CLASSES if semantics else (),
         point_colours=torch.from_numpy(np.concatenate([np.stack(p["point_colours"]) for p in parts])),
+        point_shapes=torch.from_numpy(np.concatenate([np.stack(p["point_shapes"]) for p in parts])),
         demo_fraction=demo_fraction,
     )
 
@@ -235,14 +243,20 @@ def point_colours(episode, points: int) -> np.ndarray:
     """(points,) uint8 colour class (1 + index in COLOURS; 0: no prop) of the prop each env-state point is on:
     the target, then the goal when the goal is a prop (the bowl, the base cube) and 0 when it is a point in the
     air or a region of the table."""
+    return _point_classes(episode, points, lambda p: 1 + list(COLOURS).index(p.colour))
 
-    def colour(body: str) -> int:
-        return 1 + list(COLOURS).index(episode.layout.by_body(body).colour)
 
+def point_shapes(episode, points: int) -> np.ndarray:
+    """(points,) uint8 shape class (1 + index in SEMANTIC_SHAPES; 0: no prop) of the same props as
+    `point_colours`."""
+    return _point_classes(episode, points, lambda p: 1 + SEMANTIC_SHAPES.index(p.shape))
+
+
+def _point_classes(episode, points: int, label) -> np.ndarray:
     out = np.zeros(points, np.uint8)
-    out[0] = colour(episode.target)
+    out[0] = label(episode.layout.by_body(episode.target))
     if points > 1 and episode.reference is not None:
-        out[1] = colour(episode.reference)
+        out[1] = label(episode.layout.by_body(episode.reference))
     return out
 
 

@@ -21,10 +21,10 @@ from vla.constants import OBS_ENV_STATE, TASK
 from vla.errors import VlaUserError
 from vla.policy.checkpoint import CONFIG_NAME, save_policy
 from vla.policy.configuration_vla import VLAConfig
-from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
+from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPE_VIEW
 from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, LOCATOR_TASK, VLAPolicy
 
-from .augment import WordDropout, augment_images, grounded_words
+from .augment import WordDropout, augment_images, channel_permuted, grounded_words
 from .config import TrainConfig
 from .data import DemoDataset
 from .state import Progress, load_training_state, save_training_state
@@ -354,6 +354,10 @@ class Trainer:
             # The bank's cameras (the locator's: one) in the order its labels were rendered: the policy's.
             cams = {k: sb[k] for k in self.policy.config.camera_keys if k in self.scenes.images}
             sb.update(augment_images(cams, g, pixels=sb.get(AUX_PIXELS), semantics=sb.get(AUX_SEMANTICS)))
+        locator = self.policy.locator
+        if locator is not None and locator.point_shape is not None:  # the shape head's colour-blind view
+            g_view = torch.Generator().manual_seed(self.cfg.seed * STEP_SEED_STRIDE + step + 89)
+            sb[AUX_SHAPE_VIEW] = channel_permuted(sb[locator.config.camera], g_view)
         return self._drop_words(sb, step, 53)
 
     def _label_batch(self, step: int, device) -> dict:

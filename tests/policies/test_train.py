@@ -232,6 +232,14 @@ def test_scene_bank_labels_match_the_simulator_and_round_trip(tmp_path):
     for text, (target, goal) in zip(bank.instructions, bank.point_colours.tolist(), strict=True):
         named = [1 + list(COLOURS).index(w) for w in text.split() if w in COLOURS]
         assert named == ([target, goal] if "bowl" in text else [target]) and (goal == 0) == ("bowl" not in text)
+    # Point shapes: the named prop's shape word, and a place goal's bowl; 0 where the colours have 0.
+    from vla.envs.manipulation.scene import SEMANTIC_SHAPES
+
+    assert torch.equal(back.point_shapes, bank.point_shapes)
+    assert torch.equal(bank.point_shapes > 0, bank.point_colours > 0)
+    for text, (target, goal) in zip(bank.instructions, bank.point_shapes.tolist(), strict=True):
+        named = [1 + SEMANTIC_SHAPES.index(w) for w in text.split() if w in SEMANTIC_SHAPES]
+        assert named == ([target, goal] if "bowl" in text else [target])
     assert all(torch.equal(back.images[k], bank.images[k]) for k in cams)
 
 
@@ -482,6 +490,7 @@ def test_carried_conditioning_fits_the_table_before_training_and_carries_the_tar
     assert c.carries_target and c.tracks_target and c.locator.table_fit and bool(policy.locator.table.fitted)
     assert float(policy.locator.table.coef.abs().sum()) > 0  # the fit came back from the checkpoint
     assert c.locator.colour_vote == 5.0 and c.locator.window_vote and c.locator.geometry_phrases  # the defaults
+    assert c.locator.shape_vote == 5.0 and policy.locator.point_shape is not None
     # Training reads the true current target and the first-frame goal, as 'tracked' does.
     now, start = torch.randn(2, 6), torch.randn(2, 6)
     teacher = policy._conditioning_positions({OBS_ENV_STATE: now, OBS_ENV_STATE_START: start}, None, 2, True)
@@ -544,6 +553,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
     for r in rows:
         assert r["locator_loss"] > 0 and r["locator_geometry_loss"] > 0 and r["locator_semantic_loss"] > 0
         assert r["locator_geometry_own_loss"] > 0 and r["locator_colour_loss"] > 0  # the colour vote's head
+        assert r["locator_shape_loss"] > 0 and r["locator_shape_view_loss"] > 0  # the shape vote's heads
         # The total includes the locator's losses, at the auxiliary weight (0.5).
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["locator_geometry_loss"])
 

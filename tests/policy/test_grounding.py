@@ -160,6 +160,23 @@ def test_augmentation_moves_the_labels_with_the_image():
     assert torch.isnan(shifted).any() and torch.isfinite(shifted).any()
 
 
+def test_channel_permuted_views_reorder_each_images_colours_and_keep_grey_grey():
+    from vla.policies.train.augment import CHANNEL_ORDERS, channel_permuted
+
+    images = torch.rand(64, 3, 8, 8)
+    images[:, :, :2] = 0.5  # a grey band (the table)
+    out = channel_permuted(images, torch.Generator().manual_seed(0))
+    again = channel_permuted(images, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again) and out.shape == images.shape
+    seen = set()
+    for src, dst in zip(images, out, strict=True):
+        seen.add(next(o for o in CHANNEL_ORDERS if torch.equal(dst, src[list(o)])))
+    assert seen == set(CHANNEL_ORDERS) and (0, 1, 2) not in seen  # all five other orders are drawn
+    assert torch.equal(out[:, :, :2], images[:, :, :2])
+    with pytest.raises(ValueError, match=r"expects \(B, 3, H, W\)"):
+        channel_permuted(torch.rand(2, 1, 8, 8), torch.Generator())
+
+
 def test_backbone_with_grounding_maps_returns_one_map_per_camera_and_point():
     cfg = dataclasses.replace(EmbeddedBackboneConfig.tiny(), vision_grounding_maps=2, vision_semantic_classes=(9, 5))
     bb = EmbeddedBackbone(cfg, ["scene", "wrist"], state_dim=4)

@@ -294,6 +294,85 @@ def test_the_colour_vote_names_the_props_colour_and_moves_the_peak_onto_it(bank)
         LocatorConfig(semantic_classes=(9, 5), window_vote=True)
 
 
+def test_the_shape_vote_names_the_props_shape_and_moves_the_peak_off_a_same_coloured_distractor(bank, tmp_path):
+    from vla.envs.manipulation.scene import SEMANTIC_SHAPES
+    from vla.policies.train.augment import channel_permuted
+    from vla.policy.grounding import AUX_SEMANTICS, AUX_SHAPE_VIEW, AUX_SHAPES
+
+    policy = locator_policy(bank, colour_vote=5.0, shape_vote=5.0)
+    loc = policy.locator
+    rows = bank.labels(torch.arange(len(bank)))
+    labels = rows[AUX_SHAPES]  # (12, 2): the target's shape; a place goal's bowl; 0 for pick's lift point
+    bowl = 1 + SEMANTIC_SHAPES.index("bowl")
+    assert labels.shape == (12, 2) and (labels[:, 0] > 0).all() and (labels[:, 0] != bowl).all()
+    assert set(labels[:, 1].tolist()) == {0, bowl}
+    words, mask, _, _ = policy._locator_text(rows)
+    opt = torch.optim.AdamW(loc.point_shape.parameters(), lr=1e-2)
+    first = float(loc.shape_loss(words, mask, labels).detach())
+    for _ in range(200):
+        loss = loc.shape_loss(words, mask, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < first / 10
+    with torch.no_grad():
+        assert torch.equal(loc.shape_logits(words, mask).argmax(-1), labels.long())
+
+    # Two props of the named colour, the brighter heatmap peak on the one of another shape: the colour vote
+    # cannot tell them apart, the shape vote can.
+    from vla.policy.grounding import AUX_COLOURS
+
+    opt = torch.optim.AdamW(loc.point_colour.parameters(), lr=1e-2)
+    for _ in range(200):
+        c_loss = loc.colour_loss(words, mask, rows[AUX_COLOURS])
+        opt.zero_grad()
+        c_loss.backward()
+        opt.step()
+    h = w = SIZE // 2
+    colour, shape = int(rows[AUX_COLOURS][0, 0]), int(labels[0, 0])
+    other = 1 + shape % 3  # another graspable shape class in 1..3
+    semantics = torch.full((1, 9 + 5, h, w), -8.0)
+    semantics[0, 0], semantics[0, 9] = 8.0, 8.0  # background everywhere ...
+    for (r, c), s in (((5, 5), other), ((16, 16), shape)):  # ... but for two props of the named colour
+        semantics[0, [0, 9], r - 1 : r + 2, c - 1 : c + 2] = -8.0
+        semantics[0, colour, r - 1 : r + 2, c - 1 : c + 2] = 8.0
+        semantics[0, 9 + s, r - 1 : r + 2, c - 1 : c + 2] = 8.0
+    logits = torch.zeros(1, loc.num_maps, h, w)
+    logits[0, :, 5, 5], logits[0, :, 16, 16] = 10.0, 7.0
+    cell = 1 / (2 * h)
+    with torch.no_grad():
+        both = loc.vote_terms(words[:1], mask[:1], semantics)[0]
+        loc.config.shape_vote = 0.0
+        colour_only = loc.vote_terms(words[:1], mask[:1], semantics)[0]
+        loc.config.shape_vote = 5.0
+    assert float(both[0, 2:].abs().max()) == 0  # landmarks get no vote
+    assert abs(float(loc.image_points(logits, colour_only)[0, 0, 0]) - 5.5 / w) < cell
+    assert abs(float(loc.image_points(logits, both)[0, 0, 0]) - 16.5 / w) < cell
+
+    # The per-pixel shape head's loss on colour-permuted views: real scenes, finite, with a gradient into the
+    # locator's encoder; the scene batch must carry the view.
+    scenes = bank.batch(torch.arange(4))
+    scenes[AUX_SHAPE_VIEW] = channel_permuted(scenes[OBS_IMAGE_SCENE], torch.Generator().manual_seed(0))
+    loss = policy._shape_view_loss(scenes)
+    assert math.isfinite(float(loss)) and float(loss) > 0
+    loss.backward()
+    assert float(loc.down[0].conv.weight.grad.abs().sum()) > 0
+    del scenes[AUX_SHAPE_VIEW]
+    with pytest.raises(VlaUserError, match=f"needs '{AUX_SHAPE_VIEW}'"):
+        policy._shape_view_loss(scenes)
+    assert AUX_SEMANTICS in scenes
+
+    # The heads and the vote's weight survive a checkpoint bit-exactly.
+    save_policy(policy, tmp_path / "ckpt")
+    back = load_policy(tmp_path / "ckpt")
+    assert back.locator.config.shape_vote == 5.0
+    assert torch.equal(back.locator.point_shape.weight, loc.point_shape.weight)
+    with pytest.raises(VlaUserError, match="shape_vote needs colour_vote"):
+        LocatorConfig(semantic_classes=(9, 5), shape_vote=1.0)
+    with pytest.raises(VlaUserError, match="shape_vote needs colour_vote"):
+        LocatorConfig(semantic_classes=(9,), colour_vote=5.0, shape_vote=1.0)
+
+
 def test_the_committed_point_reads_a_peak_between_cells_to_a_tenth_of_a_cell(bank):
     """A heatmap shaped like its training labels (a Gaussian of label_sigma cells), peaked between two cells: the
     default 5x5 window recovers the peak; a 3x3 window's truncated Gaussian pulls it toward the peak cell."""

@@ -24,6 +24,8 @@ from vla.backbones.embedded.vision_encoder import cell_centres, soft_argmax
 AUX_PIXELS = "aux_pixels"  # (B, cameras, points, 2) image (x, y) in [0, 1] of the labelled points, NaN unseen
 AUX_SEMANTICS = "aux_semantics"  # (B, cameras, groups, H, W) uint8 class per pixel (e.g. colour, shape; 0 = none)
 AUX_COLOURS = "aux_point_colours"  # (B, points) uint8 colour class of the prop each env-state point is on (0 = none)
+AUX_SHAPES = "aux_point_shapes"  # (B, points) uint8 shape class of the prop each env-state point is on (0 = none)
+AUX_SHAPE_VIEW = "aux_shape_view"  # (B, 3, H, W) the locator camera's images, colour channels permuted (shape loss)
 LABEL_SIGMA_CELLS = 0.6  # std of the Gaussian label, in feature-map cells (about one object at 96 px)
 
 

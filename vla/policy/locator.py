@@ -57,7 +57,7 @@ from vla.errors import VlaUserError
 
 from .auxiliary import PrivilegedStateHead
 from .estimate_conditioning import peak_features
-from .grounding import grounding_labels
+from .grounding import grounding_labels, semantic_loss
 from .table_fit import TableFit
 
 ON_TABLE_Z = 0.035
@@ -152,6 +152,15 @@ class LocatorConfig:
     trains on the heatmaps' own points). On b15's checkpoint at reset frames (20-22 layouts per wording): held-out
     stack "build a tower with..." target median 1.20 -> 0.58 cm, more than 1 cm off 64% -> 23%; training
     wordings unchanged within noise."""
+    shape_vote: float = 0.0
+    """Weight of a shape vote beside the colour vote (0: none; needs `colour_vote` and a shape group in
+    `semantic_classes`): a second linear head on each point's phrases names the shape of the prop it is on, and
+    every cell's log-probability of that shape is added, times this weight, where the colour vote's is. The
+    per-pixel shape head also learns from copies of the bank's images with their colour channels permuted
+    (`AUX_SHAPE_VIEW`), where a blue cube looks red, so it names shapes less by colour: b15's
+    shape head, trained on the images, called 0 of 28 held-out red cubes a cube (every red prop in training is
+    a cylinder or a sphere), and the target's heatmap went to a red cylinder in 18% of held-out stack layouts.
+    The weight is read at inference only; the heads train whenever it is above 0."""
     geometry_hidden: int = 256
     geometry_batch: int = 1024
     """Bank label rows per training step for the geometry MLP (no images: cheap)."""
@@ -171,15 +180,22 @@ class LocatorConfig:
             or self.pixel_noise < 0
             or self.geometry_batch < 1
             or self.colour_vote < 0
+            or self.shape_vote < 0
             or self.peak_radius < 1
         ):
             raise VlaUserError(
                 f"locator: lr={self.lr} > 0, landmarks={self.landmarks} >= 0, label_sigma={self.label_sigma} > 0, "
                 f"pixel_noise={self.pixel_noise} >= 0, geometry_batch={self.geometry_batch} >= 1 and "
-                f"colour_vote={self.colour_vote} >= 0 and peak_radius={self.peak_radius} >= 1 required"
+                f"colour_vote={self.colour_vote} >= 0, shape_vote={self.shape_vote} >= 0 and "
+                f"peak_radius={self.peak_radius} >= 1 required"
             )
         if self.colour_vote and not self.semantic_classes:
             raise VlaUserError("locator: colour_vote needs semantic_classes (per-pixel colour classes to vote with)")
+        if self.shape_vote and not (self.colour_vote and len(self.semantic_classes) >= 2):
+            raise VlaUserError(
+                "locator: shape_vote needs colour_vote > 0 (whose head says whether a point is on a prop) and a "
+                "shape group in semantic_classes (colour, shape)"
+            )
         if self.window_vote and not self.colour_vote:
             raise VlaUserError("locator: window_vote needs colour_vote > 0 (the vote it weights the window with)")
         if self.goal_table_fit and not (self.table_fit and self.colour_vote):
@@ -252,6 +268,10 @@ class TargetLocator(nn.Module):
         # The colour each point's prop has, from its phrases (class 0: the point is on no prop).
         self.point_colour = (
             nn.Linear(QUERY_HEADS * text_dim, self.semantic_classes[0]) if config.colour_vote > 0 else None
+        )
+        # And the shape of that prop, for the shape vote.
+        self.point_shape = (
+            nn.Linear(QUERY_HEADS * text_dim, self.semantic_classes[1]) if config.shape_vote > 0 else None
         )
         self.sentence = nn.Linear(text_dim, SENTENCE_DIM)
         if env_state_dim != 3 * num_points:
@@ -345,17 +365,35 @@ class TargetLocator(nn.Module):
     def vote_terms(
         self, words: torch.Tensor, text_mask: torch.Tensor, semantics: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> the vote's log-weights (B, maps, h, w) (`colour_prior`) and (B, points) the probability that each
-        point is on a prop at all (not pick's lift point, not push's goal region)."""
+        """-> the vote's log-weights (B, maps, h, w) (`colour_prior`, plus the shape vote's where it has one) and
+        (B, points) the probability that each point is on a prop at all (not pick's lift point, not push's goal
+        region)."""
         n = self.semantic_classes[0]
         named = self.colour_logits(words, text_mask).float().softmax(-1)  # (B, points, n)
         on_prop = 1 - named[..., 0]
-        named = named[..., 1:] / on_prop.clamp_min(1e-6)[..., None]
-        cell = semantics[:, :n].float().softmax(1)[:, 1:]  # (B, n - 1, h, w)
-        match = torch.einsum("bpc,bchw->bphw", named, cell).clamp_min(1e-6).log()
-        prior = self.config.colour_vote * on_prop[..., None, None] * match
+        weight = on_prop[..., None, None]
+        prior = self.config.colour_vote * weight * _match(named, semantics[:, :n], on_prop)
+        if self.point_shape is not None:
+            shapes = self.shape_logits(words, text_mask).float().softmax(-1)
+            cells = semantics[:, n : n + self.semantic_classes[1]]
+            prior = prior + self.config.shape_vote * weight * _match(shapes, cells, on_prop)
         landmarks = prior.new_zeros(prior.shape[0], self.config.landmarks, *prior.shape[2:])
         return torch.cat([prior, landmarks], 1), on_prop
+
+    def shape_logits(self, words: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """(B, points, shapes) logits of the shape of the prop each point is on (0: on no prop)."""
+        return self.point_shape(self.phrases(words, text_mask))
+
+    def shape_loss(self, words: torch.Tensor, text_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the point shapes against labels (B, points) (0: on no prop)."""
+        logits = self.shape_logits(words, text_mask)
+        return F.cross_entropy(logits.flatten(0, 1), labels.long().flatten().to(logits.device))
+
+    def shape_view_loss(self, semantics: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The per-pixel shape head's loss on a colour-permuted view: semantics (B, sum(classes), h, w) of that
+        view, labels (B, groups, H, W) the bank's classes (its shape group is the view's too)."""
+        n, k = self.semantic_classes[0], self.semantic_classes[1]
+        return semantic_loss(semantics[:, None, n : n + k], labels[:, None, 1:2], (k,))
 
     def heatmap_loss(self, logits: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy to Gaussian labels + coord_weight * L1 of the soft-argmax, over visible points.
@@ -489,3 +527,11 @@ class TargetLocator(nn.Module):
             return err.mean()
         mask = valid.to(err.dtype).repeat_interleave(3, dim=1)
         return (err * mask).sum() / mask.sum().clamp_min(1)
+
+
+def _match(named: torch.Tensor, cells: torch.Tensor, on_prop: torch.Tensor) -> torch.Tensor:
+    """log P(a cell shows the class a point's words name): named (B, points, classes) with class 0 "no prop",
+    cells (B, classes, h, w) per-cell class logits -> (B, points, h, w)."""
+    named = named[..., 1:] / on_prop.clamp_min(1e-6)[..., None]
+    cell = cells.float().softmax(1)[:, 1:]
+    return torch.einsum("bpc,bchw->bphw", named, cell).clamp_min(1e-6).log()

@@ -22,7 +22,16 @@ from .carry_tracker import CarryTracker, state_indices
 from .configuration_vla import VLAConfig
 from .ensembling import ChunkedActionsMixin
 from .estimate_conditioning import EnvStateConditioning, PositionEstimator
-from .grounding import AUX_COLOURS, AUX_PIXELS, AUX_SEMANTICS, grounding_error, grounding_loss, semantic_loss
+from .grounding import (
+    AUX_COLOURS,
+    AUX_PIXELS,
+    AUX_SEMANTICS,
+    AUX_SHAPE_VIEW,
+    AUX_SHAPES,
+    grounding_error,
+    grounding_loss,
+    semantic_loss,
+)
 from .history import ExecutedActions
 from .locator import LocatorMaps, TargetLocator
 from .normalization import Normalizer
@@ -412,6 +421,10 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             s_loss = semantic_loss(semantics[:, None], classes, self.locator.semantic_classes)
             loss = loss + s_loss
             info["locator_semantic_loss"] = float(s_loss.detach())
+            if self.locator.point_shape is not None:  # and shapes from colour-permuted views of the same scenes
+                view_loss = self._shape_view_loss(scenes)
+                loss = loss + view_loss
+                info["locator_shape_view_loss"] = float(view_loss.detach())
         rows = labels if labels is not None else scenes
         words, text_mask, sentence, state = self._locator_text(rows)
         if self.locator.point_colour is not None:
@@ -423,6 +436,15 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
             c_loss = self.locator.colour_loss(words, text_mask, torch.as_tensor(rows[AUX_COLOURS]))
             loss = loss + c_loss
             info["locator_colour_loss"] = float(c_loss.detach())
+        if self.locator.point_shape is not None:
+            if AUX_SHAPES not in rows:
+                raise VlaUserError(
+                    "the locator's shape vote learns from the scene bank's point shapes, which this bank lacks; "
+                    "re-render it (delete scene_bank.safetensors in the run directory)"
+                )
+            sh_loss = self.locator.shape_loss(words, text_mask, torch.as_tensor(rows[AUX_SHAPES]))
+            loss = loss + sh_loss
+            info["locator_shape_loss"] = float(sh_loss.detach())
         points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         phrases = self.locator.geometry_phrases(words, text_mask)
@@ -437,6 +459,20 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
         )
         info["locator_geometry_own_loss"] = float(own_loss.detach())
         return loss + g_loss + own_loss, info
+
+    def _shape_view_loss(self, scenes: dict[str, Any]) -> torch.Tensor:
+        """The per-pixel shape head's loss on the scene batch's colour-permuted view (AUX_SHAPE_VIEW, which the
+        trainer adds for a locator with a shape vote): the shapes it names cannot come from colours."""
+        if AUX_SHAPE_VIEW not in scenes:
+            raise VlaUserError(
+                f"a locator with a shape vote trains its shape head on colour-permuted views: the scene batch needs "
+                f"'{AUX_SHAPE_VIEW}' (vla train adds it)"
+            )
+        view = prepare_images({"view": scenes[AUX_SHAPE_VIEW]}, ("view",), self.config.image_size, self.device)["view"]
+        words, mask, sentence, _ = self._locator_text(scenes)
+        _, semantics = self.locator.heatmaps(view, words, mask, sentence)
+        labels = self._locator_view(torch.as_tensor(scenes[AUX_SEMANTICS], device=self.device))
+        return self.locator.shape_view_loss(semantics, labels)
 
     # ------------------------------------------------------------------ memory of executed actions
     @torch.no_grad()
