@@ -376,7 +376,7 @@ class TargetLocator(nn.Module):
         if self.point_shape is not None:
             shapes = self.shape_logits(words, text_mask).float().softmax(-1)
             cells = semantics[:, n : n + self.semantic_classes[1]]
-            prior = prior + self.config.shape_vote * weight * _match(shapes, cells, on_prop)
+            prior = prior + self.config.shape_vote * weight * _match(shapes, cells, 1 - shapes[..., 0])
         landmarks = prior.new_zeros(prior.shape[0], self.config.landmarks, *prior.shape[2:])
         return torch.cat([prior, landmarks], 1), on_prop
 
@@ -530,8 +530,9 @@ class TargetLocator(nn.Module):
 
 
 def _match(named: torch.Tensor, cells: torch.Tensor, on_prop: torch.Tensor) -> torch.Tensor:
-    """log P(a cell shows the class a point's words name): named (B, points, classes) with class 0 "no prop",
-    cells (B, classes, h, w) per-cell class logits -> (B, points, h, w)."""
+    """log P(a cell shows the class a point's words name): named (B, points, classes) probabilities with class 0
+    "no prop", `on_prop` (B, points) their mass on the other classes, cells (B, classes, h, w) per-cell class
+    logits -> (B, points, h, w)."""
     named = named[..., 1:] / on_prop.clamp_min(1e-6)[..., None]
     cell = cells.float().softmax(1)[:, 1:]
     return torch.einsum("bpc,bchw->bphw", named, cell).clamp_min(1e-6).log()
