@@ -357,6 +357,11 @@ def test_the_shape_vote_names_the_props_shape_and_moves_the_peak_off_a_same_colo
     assert math.isfinite(float(loss)) and float(loss) > 0
     loss.backward()
     assert float(loc.down[0].conv.weight.grad.abs().sum()) > 0
+    loss, info = policy._locator_loss(scenes, None)  # the whole locator loss counts the view's
+    assert info["locator_shape_view_loss"] > 0 and info["locator_shape_loss"] > 0
+    old_bank_rows = {k: v for k, v in bank.labels(torch.arange(4)).items() if k != AUX_SHAPES}
+    with pytest.raises(VlaUserError, match="point shapes, which this bank lacks; re-render it"):
+        policy._locator_loss(scenes, old_bank_rows)
     del scenes[AUX_SHAPE_VIEW]
     with pytest.raises(VlaUserError, match=f"needs '{AUX_SHAPE_VIEW}'"):
         policy._shape_view_loss(scenes)
