@@ -53,7 +53,7 @@ def fresh_policy(bank):
         env_state_conditioning=True,
         env_state_source="locator",
         env_state_at="episode_start",
-        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES, colour_vote=5.0, shape_vote=5.0),  # vla train's
+        locator=LocatorConfig(semantic_classes=SEMANTIC_CLASSES, colour_vote=5.0),  # vla train --locator's default
     )
     policy = VLAPolicy(config)
     stats = {
@@ -68,9 +68,9 @@ def fresh_policy(bank):
 
 def train_locator(args) -> object:
     from vla.constants import OBS_IMAGE_SCENE
-    from vla.policies.train.augment import augment_images, channel_permuted
+    from vla.policies.train.augment import augment_images
     from vla.policies.train.scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
-    from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPE_VIEW
+    from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "locator_bank.safetensors"
@@ -81,7 +81,6 @@ def train_locator(args) -> object:
         or bank.sampling != BANK_SAMPLING  # drawn before the bank had its own random stream
         or bank.demo_fraction != args.demo_fraction
         or bank.point_colours is None  # saved before the colour vote
-        or bank.point_shapes is None  # or the shape vote
     ):
         bank = generate_scene_bank(
             args.scenes, list(TASKS), "train", 96, (OBS_IMAGE_SCENE,), seed=3, semantics=True, posed_fraction=0.5,
@@ -101,7 +100,6 @@ def train_locator(args) -> object:
         sb = bank.batch(idx)
         sb.update(augment_images({OBS_IMAGE_SCENE: sb[OBS_IMAGE_SCENE]}, g, pixels=sb[AUX_PIXELS],
                                  semantics=sb[AUX_SEMANTICS]))  # fmt: skip
-        sb[AUX_SHAPE_VIEW] = channel_permuted(sb[OBS_IMAGE_SCENE], g)  # the shape head's colour-blind view
         rows = bank.labels(torch.randint(len(bank), (policy.config.locator.geometry_batch,), generator=g))
         loss, info = policy._locator_loss(sb, rows)
         opt.zero_grad(set_to_none=True)

@@ -71,7 +71,7 @@ def main() -> None:
         "--shape-vote",
         type=float,
         default=None,
-        help="with --locator: weight of the locator's shape vote (vla train flag; default: vla train's, 5; 0: off)",
+        help="with --locator: weight of the locator's shape vote (vla train flag; default: vla train's, 0: off)",
     )
     parser.add_argument(
         "--oracle-conditioning",

@@ -99,15 +99,15 @@ class TrainConfig:
     with..." reset-frame targets more than 1 cm off went from 64% to 23% of layouts; on five runs' checkpoints
     with and without it, held-out success moved -0.5 to +8 points, 66.0% -> 68.5% on average (README, "Policy
     quality"). --no-window-vote: the vote chooses the peak only (checkpoints from before)."""
-    shape_vote: float = 5.0
-    """With --locator and a colour vote: weight of its shape vote (0: off), the colour vote's twin for the named
-    shape. A second linear head on the instruction names the shape of the prop the target (and a bowl or
-    base-cube goal) is, and every heatmap cell's log-probability of that shape is added beside the colour's. The
-    per-pixel shape head also learns on colour-permuted copies of the scene bank's images, so a held-out
-    colour-shape combination (a red cube, where every red prop in training is a cylinder or a sphere) still has
-    a known shape: without them b15's shape head called 0 of 28 held-out red cubes a cube, and held-out stack's
-    target went to a red cylinder in 18% of layouts (README, "Policy quality"). The weight is inference-time
-    only; the heads and the permuted-view loss train whenever it is above 0."""
+    shape_vote: float = 0.0
+    """With --locator and a colour vote: weight of its shape vote (0: off, the default), the colour vote's twin for
+    the named shape. A second linear head on the instruction names the shape of the prop the target (and a bowl
+    or base-cube goal) is, and every heatmap cell's log-probability of that shape is added beside the colour's;
+    the per-pixel shape head also learns on colour-permuted copies of the scene bank's images (a blue cube
+    looks red), one more locator pass per step. Opt-in because it measured worse end to end: trained with it
+    (b17, b16's command), 81.5% with training wordings and 53% held out (56% with the weight set to 0 at
+    inference), against b16's 90.0% / 62.5%, at 64 instead of 71 samples/s; the shape classes still confuse
+    cylinders with cubes at 96 px (README, "Policy quality")."""
     conditioning_at: Literal["current", "episode_start", "tracked", "carried"] = "current"
     """With --estimate-conditioning, --locator or --oracle-conditioning: the positions the head reads are those of the
     current frame; or of the episode's first frame held for the whole episode (the estimate is then made

@@ -490,7 +490,7 @@ def test_carried_conditioning_fits_the_table_before_training_and_carries_the_tar
     assert c.carries_target and c.tracks_target and c.locator.table_fit and bool(policy.locator.table.fitted)
     assert float(policy.locator.table.coef.abs().sum()) > 0  # the fit came back from the checkpoint
     assert c.locator.colour_vote == 5.0 and c.locator.window_vote and c.locator.geometry_phrases  # the defaults
-    assert c.locator.shape_vote == 5.0 and policy.locator.point_shape is not None
+    assert c.locator.shape_vote == 0.0 and policy.locator.point_shape is None  # opt-in
     # Training reads the true current target and the first-frame goal, as 'tracked' does.
     now, start = torch.randn(2, 6), torch.randn(2, 6)
     teacher = policy._conditioning_positions({OBS_ENV_STATE: now, OBS_ENV_STATE_START: start}, None, 2, True)
@@ -523,7 +523,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
 
     out = train(
         pick_demos, tmp_path / "loc", policy="tiny-l1", steps=3, pause_at=2, aux_scenes=8, aux_scene_batch=4,
-        locator=True, backbone_grounding=False, conditioning_at="tracked", conditioning_noise=0.005,
+        locator=True, backbone_grounding=False, conditioning_at="tracked", conditioning_noise=0.005, shape_vote=5.0,
     )  # fmt: skip
     train(
         pick_demos,
@@ -536,6 +536,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
         backbone_grounding=False,
         conditioning_at="tracked",
         conditioning_noise=0.005,
+        shape_vote=5.0,
     )  # fmt: skip  (resumes, reuses the bank)
     bank = SceneBank.load(out / "scene_bank.safetensors")
     # The locator's bank: the scene camera only, segmentation labels, target/goal + 3 landmark points, and
@@ -547,6 +548,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
     assert c.reads_locator and c.tracks_target and not c.reads_estimate and policy.estimator is None
     assert c.backbone.vision_grounding_maps == 0  # --no-backbone-grounding: the locator alone learns from the bank
     assert c.locator.semantic_classes == bank.semantic_classes
+    assert c.locator.shape_vote == 5.0 and policy.locator.point_shape is not None and bank.point_shapes is not None
     assert torch.isfinite(policy.locator.geometry.mean).all() and (policy.locator.geometry.std > 0).all()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
