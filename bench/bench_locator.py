@@ -236,20 +236,16 @@ def main() -> None:
         policy = load_policy(args.checkpoint)
         if policy.locator is None:
             raise SystemExit(f"bench_locator: {args.checkpoint} has no target locator (trained without --locator)")
-        if args.colour_vote is not None:
-            if args.colour_vote < 0 or (args.colour_vote > 0 and policy.locator.point_colour is None):
+        for name, head in (("colour", policy.locator.point_colour), ("shape", policy.locator.point_shape)):
+            weight = getattr(args, f"{name}_vote")
+            if weight is None:
+                continue
+            if weight < 0 or (weight > 0 and head is None):
                 raise SystemExit(
-                    f"bench_locator: --colour-vote {args.colour_vote} needs a weight >= 0 and, above 0, a checkpoint "
-                    "trained with the colour vote (vla train --locator --colour-vote W)"
+                    f"bench_locator: --{name}-vote {weight} needs a weight >= 0 and, above 0, a checkpoint "
+                    f"trained with the {name} vote (vla train --locator --{name}-vote W)"
                 )
-            policy.locator.config.colour_vote = args.colour_vote
-        if args.shape_vote is not None:
-            if args.shape_vote < 0 or (args.shape_vote > 0 and policy.locator.point_shape is None):
-                raise SystemExit(
-                    f"bench_locator: --shape-vote {args.shape_vote} needs a weight >= 0 and, above 0, a checkpoint "
-                    "trained with the shape vote (vla train --locator --shape-vote W)"
-                )
-            policy.locator.config.shape_vote = args.shape_vote
+            setattr(policy.locator.config, f"{name}_vote", weight)
         if args.window_vote is not None:
             if args.window_vote and not policy.locator.config.colour_vote:
                 raise SystemExit(

@@ -57,6 +57,18 @@ def locator_policy(bank, **locator) -> VLAPolicy:
     return policy
 
 
+def fit_point_head(head, point_loss, words, mask, labels, steps: int = 200) -> tuple[float, float]:
+    """Train one of the votes' heads (what the instruction says each point's prop is) alone; -> first, last loss."""
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-2)
+    first = float(point_loss(words, mask, labels).detach())
+    for _ in range(steps):
+        loss = point_loss(words, mask, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return first, float(loss.detach())
+
+
 @pytest.mark.parametrize("geometry_phrases", [False, True])
 def test_the_locator_learns_target_goal_and_landmarks_on_real_scenes(bank, tmp_path, geometry_phrases):
     # The bank labels the target, the goal and the env's 3 landmarks in the scene camera.
@@ -243,14 +255,8 @@ def test_the_colour_vote_names_the_props_colour_and_moves_the_peak_onto_it(bank)
     assert labels.shape == (12, 2) and (labels[:, 0] > 0).all() and (labels[:, 1] == 0).any()
     assert (labels[:, 1] > 0).any()
     words, mask, _, _ = policy._locator_text(rows)
-    opt = torch.optim.AdamW(loc.point_colour.parameters(), lr=1e-2)
-    first = float(loc.colour_loss(words, mask, labels).detach())
-    for _ in range(200):
-        loss = loc.colour_loss(words, mask, labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert float(loss) < first / 10
+    first, last = fit_point_head(loc.point_colour, loc.colour_loss, words, mask, labels)
+    assert last < first / 10
     with torch.no_grad():
         named = loc.colour_logits(words, mask).argmax(-1)
     assert torch.equal(named, labels.long())  # every point's colour, "on no prop" included
@@ -307,14 +313,8 @@ def test_the_shape_vote_names_the_props_shape_and_moves_the_peak_off_a_same_colo
     assert labels.shape == (12, 2) and (labels[:, 0] > 0).all() and (labels[:, 0] != bowl).all()
     assert set(labels[:, 1].tolist()) == {0, bowl}
     words, mask, _, _ = policy._locator_text(rows)
-    opt = torch.optim.AdamW(loc.point_shape.parameters(), lr=1e-2)
-    first = float(loc.shape_loss(words, mask, labels).detach())
-    for _ in range(200):
-        loss = loc.shape_loss(words, mask, labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert float(loss) < first / 10
+    first, last = fit_point_head(loc.point_shape, loc.shape_loss, words, mask, labels)
+    assert last < first / 10
     with torch.no_grad():
         assert torch.equal(loc.shape_logits(words, mask).argmax(-1), labels.long())
 
@@ -322,12 +322,7 @@ def test_the_shape_vote_names_the_props_shape_and_moves_the_peak_off_a_same_colo
     # cannot tell them apart, the shape vote can.
     from vla.policy.grounding import AUX_COLOURS
 
-    opt = torch.optim.AdamW(loc.point_colour.parameters(), lr=1e-2)
-    for _ in range(200):
-        c_loss = loc.colour_loss(words, mask, rows[AUX_COLOURS])
-        opt.zero_grad()
-        c_loss.backward()
-        opt.step()
+    fit_point_head(loc.point_colour, loc.colour_loss, words, mask, rows[AUX_COLOURS])
     h = w = SIZE // 2
     colour, shape = int(rows[AUX_COLOURS][0, 0]), int(labels[0, 0])
     other = 1 + shape % 3  # another graspable shape class in 1..3

@@ -157,10 +157,12 @@ class LocatorConfig:
     `semantic_classes`): a second linear head on each point's phrases names the shape of the prop it is on, and
     every cell's log-probability of that shape is added, times this weight, where the colour vote's is. The
     per-pixel shape head also learns from copies of the bank's images with their colour channels permuted
-    (`AUX_SHAPE_VIEW`), where a blue cube looks red, so it names shapes less by colour: b15's
-    shape head, trained on the images, called 0 of 28 held-out red cubes a cube (every red prop in training is
-    a cylinder or a sphere), and the target's heatmap went to a red cylinder in 18% of held-out stack layouts.
-    The weight is read at inference only; the heads train whenever it is above 0."""
+    (`AUX_SHAPE_VIEW`), where a blue cube looks red, so it names shapes less by colour: b15's shape head,
+    trained on the images alone, called 0 of 28 held-out red cubes a cube (every red prop in training is a
+    cylinder or a sphere), and the target's heatmap went to a red cylinder or sphere in 7 of 30 held-out stack
+    layouts. Trained with it end to end (b17) the vote made held-out targets worse: the shape classes then
+    confused cylinders with cubes instead (README, "Policy quality"). The weight is read at inference only;
+    the heads train whenever it is above 0."""
     geometry_hidden: int = 256
     geometry_batch: int = 1024
     """Bank label rows per training step for the geometry MLP (no images: cheap)."""

@@ -427,24 +427,21 @@ class VLAPolicy(ChunkedActionsMixin, nn.Module):
                 info["locator_shape_view_loss"] = float(view_loss.detach())
         rows = labels if labels is not None else scenes
         words, text_mask, sentence, state = self._locator_text(rows)
-        if self.locator.point_colour is not None:
-            if AUX_COLOURS not in rows:
+        loc = self.locator
+        for name, head, key, point_loss in (
+            ("colour", loc.point_colour, AUX_COLOURS, loc.colour_loss),
+            ("shape", loc.point_shape, AUX_SHAPES, loc.shape_loss),
+        ):  # the colour and shape votes' heads: what the instruction says each point's prop is
+            if head is None:
+                continue
+            if key not in rows:
                 raise VlaUserError(
-                    "the locator's colour vote learns from the scene bank's point colours, which this bank lacks; "
+                    f"the locator's {name} vote learns from the scene bank's point {name}s, which this bank lacks; "
                     "re-render it (delete scene_bank.safetensors in the run directory)"
                 )
-            c_loss = self.locator.colour_loss(words, text_mask, torch.as_tensor(rows[AUX_COLOURS]))
-            loss = loss + c_loss
-            info["locator_colour_loss"] = float(c_loss.detach())
-        if self.locator.point_shape is not None:
-            if AUX_SHAPES not in rows:
-                raise VlaUserError(
-                    "the locator's shape vote learns from the scene bank's point shapes, which this bank lacks; "
-                    "re-render it (delete scene_bank.safetensors in the run directory)"
-                )
-            sh_loss = self.locator.shape_loss(words, text_mask, torch.as_tensor(rows[AUX_SHAPES]))
-            loss = loss + sh_loss
-            info["locator_shape_loss"] = float(sh_loss.detach())
+            p_loss = point_loss(words, text_mask, torch.as_tensor(rows[key]))
+            loss = loss + p_loss
+            info[f"locator_{name}_loss"] = float(p_loss.detach())
         points = self._locator_view(torch.as_tensor(rows[AUX_PIXELS], dtype=torch.float32, device=self.device))
         env_state = torch.as_tensor(rows[OBS_ENV_STATE], dtype=torch.float32, device=self.device)
         phrases = self.locator.geometry_phrases(words, text_mask)
