@@ -141,6 +141,8 @@ def shape_finetune(args) -> object:
 
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"bench_locator: {args.out} is not empty; pass a new --out")
+    if args.shape_vote <= 0 or args.steps < 1:
+        raise SystemExit(f"bench_locator: --shape-vote {args.shape_vote} and --steps {args.steps} must be > 0")
     policy = load_policy(args.checkpoint)
     loc = policy.locator
     if loc is None or loc.point_colour is None or len(loc.semantic_classes) < 2:
@@ -154,8 +156,8 @@ def shape_finetune(args) -> object:
         bank.point_shapes = shapes_from_segmentation(
             bank, 0 if one else list(policy.config.camera_keys).index(loc.config.camera)
         )
+    loc.config.shape_vote = args.shape_vote
     if loc.point_shape is None:
-        loc.config.shape_vote = args.shape_vote
         loc.point_shape = nn.Linear(QUERY_HEADS * policy.backbone.text.embed_dim, loc.semantic_classes[1])
     drop = WordDropout(args.word_dropout, keep=grounded_words()) if args.word_dropout else None
     params = [p for p in loc.parameters() if p.requires_grad]
