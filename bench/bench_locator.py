@@ -130,14 +130,11 @@ def shape_finetune(args) -> object:
     """Give a trained checkpoint's locator the shape vote late: its point-shape head and the per-pixel shape
     classes' colour-permuted views, trained for --steps on the run's own scene bank with the locator alone
     (everything else frozen), then save the policy to --out and measure it."""
-    from torch import nn
-
     from vla.constants import TASK
     from vla.policies.train.augment import WordDropout, augment_images, channel_permuted, grounded_words
     from vla.policies.train.scenes import SceneBank
     from vla.policy.checkpoint import load_policy, save_policy
     from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPE_VIEW
-    from vla.policy.locator import QUERY_HEADS
 
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"bench_locator: {args.out} is not empty; pass a new --out")
@@ -158,7 +155,7 @@ def shape_finetune(args) -> object:
         )
     loc.config.shape_vote = args.shape_vote
     if loc.point_shape is None:
-        loc.point_shape = nn.Linear(QUERY_HEADS * policy.backbone.text.embed_dim, loc.semantic_classes[1])
+        loc.add_shape_head()
     drop = WordDropout(args.word_dropout, keep=grounded_words()) if args.word_dropout else None
     params = [p for p in loc.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)

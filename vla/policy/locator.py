@@ -271,10 +271,9 @@ class TargetLocator(nn.Module):
         self.point_colour = (
             nn.Linear(QUERY_HEADS * text_dim, self.semantic_classes[0]) if config.colour_vote > 0 else None
         )
-        # And the shape of that prop, for the shape vote.
-        self.point_shape = (
-            nn.Linear(QUERY_HEADS * text_dim, self.semantic_classes[1]) if config.shape_vote > 0 else None
-        )
+        self.point_shape = None  # and the shape of that prop, for the shape vote
+        if config.shape_vote > 0:
+            self.add_shape_head()
         self.sentence = nn.Linear(text_dim, SENTENCE_DIM)
         if env_state_dim != 3 * num_points:
             raise VlaUserError(
@@ -381,6 +380,13 @@ class TargetLocator(nn.Module):
             prior = prior + self.config.shape_vote * weight * _match(shapes, cells, 1 - shapes[..., 0])
         landmarks = prior.new_zeros(prior.shape[0], self.config.landmarks, *prior.shape[2:])
         return torch.cat([prior, landmarks], 1), on_prop
+
+    def add_shape_head(self) -> None:
+        """Build the shape vote's head (untrained) on each point's phrases: at construction when the config has
+        a shape vote, or later to give a locator trained without one the vote (bench_locator.py shape-finetune)."""
+        if self.point_colour is None or len(self.semantic_classes) < 2:
+            raise VlaUserError("locator: the shape vote needs the colour vote and a shape group in semantic_classes")
+        self.point_shape = nn.Linear(self.point_colour.in_features, self.semantic_classes[1])
 
     def shape_logits(self, words: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """(B, points, shapes) logits of the shape of the prop each point is on (0: on no prop)."""
