@@ -74,6 +74,19 @@ def main() -> None:
         help="with --locator: weight of the locator's shape vote (vla train flag; default: vla train's, 0: off)",
     )
     parser.add_argument(
+        "--shape-vote-from",
+        choices=("late", "start"),
+        default=None,
+        help="with --shape-vote: when it joins (vla train flag; default: vla train's, late: a locator-only phase in "
+        "the budget's last --late-locator-minutes)",
+    )
+    parser.add_argument(
+        "--late-locator-minutes",
+        type=float,
+        default=None,
+        help="with a late shape vote: minutes of the training budget for its phase (vla train flag; default 6)",
+    )
+    parser.add_argument(
         "--oracle-conditioning",
         action="store_true",
         help="ablation: the action head reads the simulator's true target/goal positions (vla train flag)",
@@ -154,6 +167,8 @@ def main() -> None:
         *(["--no-backbone-grounding"] if args.no_backbone_grounding else []),
         *(["--colour-vote", str(args.colour_vote)] if args.colour_vote is not None else []),
         *(["--shape-vote", str(args.shape_vote)] if args.shape_vote is not None else []),
+        *(["--shape-vote-from", args.shape_vote_from] if args.shape_vote_from else []),
+        *(["--late-locator-minutes", str(args.late_locator_minutes)] if args.late_locator_minutes else []),
         *(["--conditioning-at", args.conditioning_at] if args.conditioning_at != "current" else []),
         *(["--conditioning-noise", str(args.conditioning_noise)] if args.conditioning_noise else []),
         *({None: [], True: ["--geometry-phrases"], False: ["--no-geometry-phrases"]}[args.geometry_phrases]),
@@ -193,6 +208,7 @@ def main() -> None:
         "geometry_phrases": saved["locator"].get("geometry_phrases", False),
         "window_vote": saved["locator"].get("window_vote", False),
         "shape_vote": saved["locator"].get("shape_vote", 0.0),
+        "late_locator_phase": summary.get("late_locator_phase"),
         "conditioning_at": args.conditioning_at,
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,

@@ -12,6 +12,7 @@ from vla.constants import OBS_IMAGES_PREFIX
 from vla.errors import VlaUserError
 
 from .config import TrainConfig
+from .late_shape import check_late_shape_flags, uses_late_shape_phase
 
 IGNORED_ON_RESUME = {
     "steps",
@@ -145,6 +146,8 @@ def run_train(cfg: TrainConfig) -> int:
     old_model = saved_config(out)
     if cfg.resume and old_model is not None:
         new_model = json.loads(json.dumps(config.to_dict()))
+        if uses_late_shape_phase(cfg) and old_model.get("locator", {}).get("shape_vote"):
+            new_model["locator"]["shape_vote"] = cfg.shape_vote  # saved in the late phase, which set it
         diff = [k for k in new_model if old_model.get(k) != new_model[k]]
         if diff:
             raise VlaUserError(
@@ -168,7 +171,7 @@ def run_train(cfg: TrainConfig) -> int:
         + (f", auxiliary environment_state {config.env_state_dim}" if config.env_state_dim else "")
         + f" -> {out}"
     )
-    scenes = scene_bank(cfg, config, out) if cfg.aux_scenes > 0 else None
+    scenes = scene_bank(cfg, config, out, point_shapes=uses_late_shape_phase(cfg)) if cfg.aux_scenes > 0 else None
     trainer = Trainer(cfg, config, demos, out, scenes=scenes)
     n_params = sum(p.numel() for p in trainer.policy.parameters())
     n_train = sum(p.numel() for p in trainer.params)
@@ -264,6 +267,9 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             raise VlaUserError(f"--colour-vote {cfg.colour_vote} must be >= 0 (0: no colour vote)")
         if cfg.shape_vote < 0:
             raise VlaUserError(f"--shape-vote {cfg.shape_vote} must be >= 0 (0: no shape vote)")
+        if uses_late_shape_phase(cfg):
+            check_late_shape_flags(cfg)
+        from_start = cfg.colour_vote > 0 and cfg.shape_vote_from == "start"  # on_prop comes from the colour head
         locator = dataclasses.replace(
             config.locator,
             semantic_classes=SEMANTIC_CLASSES,
@@ -272,7 +278,7 @@ def with_estimate_conditioning(config, cfg: TrainConfig, demos):
             colour_vote=cfg.colour_vote,
             geometry_phrases=cfg.geometry_phrases,
             window_vote=cfg.window_vote and cfg.colour_vote > 0,
-            shape_vote=cfg.shape_vote if cfg.colour_vote > 0 else 0.0,  # on_prop comes from the colour head
+            shape_vote=cfg.shape_vote if from_start else 0.0,  # late: the late locator phase sets it
         )
         return dataclasses.replace(config, env_state_source="locator", locator=locator, **conditioning)
     if not cfg.estimate_conditioning:
@@ -293,8 +299,9 @@ def relative_state_indices(env_state_names: list[str], state_names: list[str]) -
     return pairs if any(i >= 0 for i in pairs) else ()
 
 
-def scene_bank(cfg: TrainConfig, config, out: Path):
-    """The run's scene bank: loaded from out/ when it has the requested size, else rendered and saved."""
+def scene_bank(cfg: TrainConfig, config, out: Path, point_shapes: bool = False):
+    """The run's scene bank: loaded from out/ when it has the requested size, else rendered and saved. With
+    `point_shapes` (a late shape vote), or a shape vote in `config`, it must have its point shapes."""
     from .scenes import BANK_SAMPLING, SceneBank, generate_scene_bank
 
     if config.env_state_dim == 0:
@@ -309,6 +316,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
         (config.locator.camera,) if config.reads_locator and not config.backbone_grounds else tuple(config.camera_keys)
     )
     demo_fraction = 0.5 if config.reads_locator and config.tracks_target else 0.0
+    point_shapes = point_shapes or (config.reads_locator and bool(config.locator.shape_vote))
     if path.is_file():
         bank = SceneBank.load(path)
         wants_pixels = config.backbone_grounds or config.reads_locator
@@ -321,7 +329,7 @@ def scene_bank(cfg: TrainConfig, config, out: Path):
             and (bank.pixels is not None or not wants_pixels)
             and (bank.semantics is not None or not wants_semantics)
             and (bank.point_colours is not None or not (config.reads_locator and config.locator.colour_vote))
-            and (bank.point_shapes is not None or not (config.reads_locator and config.locator.shape_vote))
+            and (bank.point_shapes is not None or not point_shapes)
         ):
             return bank
     record = Path(cfg.dataset) / "meta" / "vla_collect.json"

@@ -27,6 +27,7 @@ from vla.policy.modeling_vla import AUX_SCENES, LOCATOR_LABELS, LOCATOR_TASK, VL
 from .augment import WordDropout, augment_images, channel_permuted, grounded_words
 from .config import TrainConfig
 from .data import DemoDataset
+from .late_shape import LateShapePhase, in_late_phase, uses_late_shape_phase
 from .state import Progress, load_training_state, save_training_state
 
 STEP_SEED_STRIDE = 1_000_003
@@ -175,7 +176,11 @@ class Trainer:
         )
         self.ema = EMA(self.params, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.last_dir = out / "checkpoints" / "last"
+        self.late = LateShapePhase(cfg, self.policy, self.accelerator) if uses_late_shape_phase(cfg) else None
+        self._late_loss = float("nan")
         if cfg.resume and (self.last_dir / "training_state").is_dir():
+            if self.late is not None and in_late_phase(self.last_dir / "training_state"):
+                self._enter_late_phase(from_ema=False)  # the shape head and the optimizer that checkpoint saved
             self.progress = load_training_state(
                 self.last_dir / "training_state",
                 self.policy,
@@ -228,10 +233,12 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=p.step, desc="train", unit="step", disable=not acc.is_main_process)
         loss_value, stop_reason = float("nan"), "steps"
         budget = BudgetFit(cfg, p.step, p.elapsed_s, p.schedule_steps, p.rollout_s)
+        late_reserve_s = self.late.reserve_s(p.late_step) if self.late is not None else 0.0
+        main_budget_s = cfg.max_minutes * 60 - late_reserve_s if cfg.max_minutes is not None else math.inf
         self.model.train()
         try:
-            while p.step < (p.schedule_steps or cfg.steps):
-                if cfg.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
+            while p.late_step == 0 and p.step < (p.schedule_steps or cfg.steps):
+                if time.perf_counter() - t_start >= main_budget_s:
                     stop_reason = "max_minutes"
                     break
                 if cfg.pause_at is not None and p.step >= cfg.pause_at:
@@ -268,7 +275,7 @@ class Trainer:
                 p.step += 1
                 loss_value = float(loss.detach())
                 p.elapsed_s = time.perf_counter() - t_start
-                fitted = budget.update(p.step, p.elapsed_s, p.rollout_s, self._rollout_reserve_s())
+                fitted = budget.update(p.step, p.elapsed_s, p.rollout_s, self._rollout_reserve_s() + late_reserve_s)
                 if fitted is not None:
                     p.schedule_steps = fitted
                     bar.total = p.schedule_steps
@@ -279,12 +286,14 @@ class Trainer:
                 bar.update(1)
                 if p.step % cfg.save_every == 0 and p.step < cfg.steps:
                     self.save()
+            if stop_reason == "steps" and p.schedule_steps and p.schedule_steps < cfg.steps:
+                stop_reason = "max_minutes"
+            if self.late is not None and stop_reason != "pause_at":
+                stop_reason = self._late_phase(writer, bar, t_start) or stop_reason
         except KeyboardInterrupt:
             self.save()
             bar.close()
             raise
-        if stop_reason == "steps" and p.schedule_steps and p.schedule_steps < cfg.steps:
-            stop_reason = "max_minutes"
         bar.close()
         self.save()
         summary = {
@@ -299,6 +308,13 @@ class Trainer:
         }
         if self.dagger is not None:
             summary["dagger"] = self.dagger.summary()
+        if self.late is not None:
+            summary["late_locator_phase"] = {
+                "steps": p.late_step,
+                "seconds": round(p.elapsed_s - p.late_start_s, 1) if p.late_step else 0.0,
+                "shape_vote": self.cfg.shape_vote,
+                "final_loss": self._late_loss,  # the locator's loss
+            }
         if self.table_fit:
             summary["locator_table_fit"] = self.table_fit
         if acc.is_main_process:
@@ -307,6 +323,52 @@ class Trainer:
         if writer:
             writer.close()
         return summary
+
+    def _enter_late_phase(self, from_ema: bool) -> None:
+        """Switch to the late locator-only phase (late_shape.py): from the EMA weights when it starts now (what
+        `vla eval` would have loaded), or as its saved checkpoint left it (resume). No EMA from here on."""
+        if from_ema and self.ema:
+            self.ema.swap()
+        self.ema = None
+        self.late.enter(lambda: self.progress.late_schedule_steps or self.cfg.late_locator_steps)
+        self.optimizer, self.scheduler, self.params = self.late.optimizer, self.late.scheduler, self.late.params
+
+    def _late_phase(self, writer, bar, t_start: float) -> str | None:
+        """Run the late locator-only phase (or what is left of it); the stop reason when something other than
+        its step count ended it."""
+        cfg, p, acc = self.cfg, self.progress, self.accelerator
+        if p.late_step == 0:
+            if cfg.pause_at is not None and p.step >= cfg.pause_at:
+                return "pause_at"  # saved as the main phase left it
+            self._enter_late_phase(from_ema=True)
+            p.late_start_s = p.elapsed_s
+            tqdm.write(f"[train] late locator phase: the shape vote ({cfg.shape_vote}), step {p.step}")
+        total = lambda: p.late_schedule_steps or cfg.late_locator_steps  # noqa: E731
+        bar.total = p.step + total()
+        bar.set_description("late locator")
+        while p.late_step < total():
+            at = p.step + p.late_step  # a global step: the seeds of every batch and augmentation
+            if cfg.max_minutes is not None and time.perf_counter() - t_start >= cfg.max_minutes * 60:
+                return "max_minutes"
+            if cfg.pause_at is not None and at >= cfg.pause_at:
+                return "pause_at"
+            torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + at)
+            loss, info = self.late.step(self._scene_batch(at, acc.device), self._label_batch(at, acc.device))
+            p.late_step += 1
+            self._late_loss = loss
+            p.elapsed_s = time.perf_counter() - t_start
+            if cfg.max_minutes is not None and p.late_step == CALIBRATION_STEPS and not p.late_schedule_steps:
+                per_step = (p.elapsed_s - p.late_start_s) / p.late_step  # fit the phase to what is left
+                fit = p.late_step + int(0.97 * (cfg.max_minutes * 60 - p.elapsed_s) / max(per_step, 1e-9))
+                p.late_schedule_steps = max(p.late_step + 1, min(cfg.late_locator_steps, fit))
+                bar.total = p.step + total()
+            if (p.step + p.late_step) % cfg.log_every == 0:
+                self._log(writer, loss, info, p, phase="late_locator")
+                bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
+            if p.late_step % cfg.save_every == 0 and p.late_step < total():
+                self.save()
+        return None
 
     def _dagger_round(self, writer) -> None:
         """One DAgger round with the EMA weights (what `vla eval` runs), then a checkpoint that includes it."""
@@ -379,8 +441,10 @@ class Trainer:
         return {**batch, key: self.word_dropout(list(batch[TASK]), g)}
 
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
+        """Training samples per second of the main phase (the late locator phase's time is not in it)."""
         steps = p.step if total else p.step - start_step
-        return steps * self.cfg.batch_size * self.accelerator.num_processes / max(p.elapsed_s, 1e-9)
+        elapsed = p.late_start_s if p.late_step else p.elapsed_s
+        return steps * self.cfg.batch_size * self.accelerator.num_processes / max(elapsed, 1e-9)
 
     def _tensorboard(self):
         from torch.utils.tensorboard import SummaryWriter
@@ -394,16 +458,20 @@ class Trainer:
             wandb.init(project="vla", config=self.cfg.__dict__, dir=str(self.out), sync_tensorboard=True)
         return writer
 
-    def _log(self, writer, loss: float, info: dict, p: Progress) -> None:
+    def _log(self, writer, loss: float, info: dict, p: Progress, phase: str = "train") -> None:
+        """TensorBoard scalars under `phase`/ and a metrics.jsonl row (the late phase's rows say so)."""
         if writer is None:
             return
         lr = self.scheduler.get_last_lr()[0]
-        writer.add_scalar("train/loss", loss, p.step)
-        writer.add_scalar("train/lr", lr, p.step)
+        step = p.step + p.late_step
+        writer.add_scalar(f"{phase}/loss", loss, step)
+        writer.add_scalar(f"{phase}/lr", lr, step)
         for k, v in info.items():
-            writer.add_scalar(f"train/{k}", float(v), p.step)
+            writer.add_scalar(f"{phase}/{k}", float(v), step)
         parts = {f"head_{k}" if k == "loss" else k: round(float(v), 5) for k, v in info.items()}
-        record = {"step": p.step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2), **parts}
+        record = {"step": step, "loss": loss, "lr": lr, "elapsed_s": round(p.elapsed_s, 2), **parts}
+        if phase != "train":
+            record["phase"] = phase
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -420,7 +488,12 @@ class Trainer:
         maps = sorted({k for r in rows for k in r if k.startswith("grounding_error_")})
         fig, axes = plt.subplots(1, 2 if maps else 1, figsize=(11 if maps else 6, 3.5), squeeze=False)
         ax = axes[0, 0]
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
+        main = [r for r in rows if "phase" not in r]
+        late = [r for r in rows if r.get("phase") == "late_locator"]
+        ax.plot([r["step"] for r in main], [r["loss"] for r in main], label="training loss")
+        if late:  # another loss (the locator's alone) on the same axis
+            ax.plot([r["step"] for r in late], [r["loss"] for r in late], label="late locator phase (locator loss)")
+            ax.legend()
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")

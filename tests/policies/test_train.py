@@ -524,6 +524,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
     out = train(
         pick_demos, tmp_path / "loc", policy="tiny-l1", steps=3, pause_at=2, aux_scenes=8, aux_scene_batch=4,
         locator=True, backbone_grounding=False, conditioning_at="tracked", conditioning_noise=0.005, shape_vote=5.0,
+        shape_vote_from="start",
     )  # fmt: skip
     train(
         pick_demos,
@@ -537,6 +538,7 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
         conditioning_at="tracked",
         conditioning_noise=0.005,
         shape_vote=5.0,
+        shape_vote_from="start",
     )  # fmt: skip  (resumes, reuses the bank)
     bank = SceneBank.load(out / "scene_bank.safetensors")
     # The locator's bank: the scene camera only, segmentation labels, target/goal + 3 landmark points, and
@@ -567,6 +569,59 @@ def test_locator_conditioning_alone_trains_on_a_one_camera_bank_and_drives_a_rol
               estimate_conditioning=True)  # fmt: skip
     with pytest.raises(VlaUserError, match="--locator needs the embedded backbone"):
         train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, locator=True)
+    assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_late_shape_vote_trains_the_locator_alone_after_the_main_phase_and_resumes_exactly(pick_demos, tmp_path):
+    late = dict(
+        policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4, locator=True, backbone_grounding=False,
+        conditioning_at="carried", conditioning_noise=0.005, shape_vote=5.0, late_locator_steps=4, save_every=100,
+    )  # fmt: skip
+    a = train(pick_demos, tmp_path / "a", pause_at=2, **late)  # the main phase only: the EMA weights eval would load
+    main = load_file(str(a / "checkpoints/last/pretrained_model/model.safetensors"))
+    assert json.loads((a / "checkpoints/last/pretrained_model/config.json").read_text())["locator"]["shape_vote"] == 0
+    assert not any(k.startswith("locator.point_shape") for k in main)
+    train(pick_demos, a, pause_at=3, **late)  # one late step, saved in the phase
+    assert json.loads((a / "checkpoints/last/training_state/trainer.json").read_text())["late_step"] == 1
+    train(pick_demos, a, **late)  # resumes inside the late phase
+    b = train(pick_demos, tmp_path / "b", **late)
+
+    def saved(out: Path, name: str) -> dict:
+        return load_file(str(out / "checkpoints/last" / name))
+
+    for name in ("training_state/model.safetensors", "training_state/optimizer.safetensors",
+                 "pretrained_model/model.safetensors"):  # fmt: skip
+        wa, wb = saved(a, name), saved(b, name)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
+    assert not (b / "checkpoints/last/training_state/ema.safetensors").exists()  # no EMA in the late phase
+
+    final = saved(b, "pretrained_model/model.safetensors")
+    # Only the locator trained: every other weight is the main phase's EMA weight, bit for bit.
+    others = [k for k in main if not k.startswith("locator.")]
+    assert len(others) > 20 and all(torch.equal(final[k], main[k]) for k in others)
+    moved = [k for k in main if k.startswith("locator.") and not torch.equal(final[k], main[k])]
+    assert len(moved) > 10
+    policy = load_policy(b / "checkpoints" / "last" / "pretrained_model")
+    assert policy.config.locator.shape_vote == 5.0 and policy.locator.point_shape is not None
+
+    summary = json.loads((b / "train_summary.json").read_text())
+    assert summary["steps"] == 2 and summary["late_locator_phase"]["steps"] == 4
+    rows = [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r.get("phase") for r in rows] == [None, None] + ["late_locator"] * 4
+    assert all("locator_shape_loss" not in r for r in rows[:2])  # the main phase has no shape head
+    for r in rows[2:]:
+        assert r["locator_shape_loss"] > 0 and r["locator_shape_view_loss"] > 0 and "head_loss" not in r
+    lrs = [3e-4 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in (1, 2, 3, 4)]  # the phase's cosine, after each step
+    assert [r["lr"] for r in rows[2:]] == pytest.approx(lrs, abs=1e-12)
+    assert summary["late_locator_phase"]["final_loss"] == rows[5]["loss"]
+    policy.eval()
+    assert sorted(e.seed for e in pick_rollouts(policy, [11, 12]).episodes) == [11, 12]
+
+    with pytest.raises(VlaUserError, match="--late-locator-minutes 6.0 leaves nothing of --max-minutes 5"):
+        train(pick_demos, tmp_path / "bad", **{**late, "max_minutes": 5})
+    with pytest.raises(VlaUserError, match="--late-locator-steps must be >= 1"):
+        train(pick_demos, tmp_path / "bad", **{**late, "late_locator_steps": 0})
     assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
