@@ -130,8 +130,12 @@ def shape_finetune(args) -> object:
     """Give a trained checkpoint's locator the shape vote late: its point-shape head and the per-pixel shape
     classes' colour-permuted views, trained for --steps on the run's own scene bank with the locator alone
     (everything else frozen), then save the policy to --out and measure it."""
+    from accelerate import Accelerator
+
     from vla.constants import TASK
     from vla.policies.train.augment import WordDropout, augment_images, channel_permuted, grounded_words
+    from vla.policies.train.config import TrainConfig
+    from vla.policies.train.late_shape import LateShapePhase
     from vla.policies.train.scenes import SceneBank
     from vla.policy.checkpoint import load_policy, save_policy
     from vla.policy.grounding import AUX_PIXELS, AUX_SEMANTICS, AUX_SHAPE_VIEW
@@ -144,6 +148,8 @@ def shape_finetune(args) -> object:
     loc = policy.locator
     if loc is None or loc.point_colour is None or len(loc.semantic_classes) < 2:
         raise SystemExit(f"bench_locator: {args.checkpoint} has no locator with a colour vote (vla train --locator)")
+    if loc.point_shape is not None:
+        raise SystemExit(f"bench_locator: {args.checkpoint} already has a shape vote; fine-tune one trained without")
     bank_path = args.bank or args.checkpoint.parents[2] / "scene_bank.safetensors"
     if not bank_path.is_file():
         raise SystemExit(f"bench_locator: no scene bank at {bank_path}; pass the run's one with --bank")
@@ -153,18 +159,15 @@ def shape_finetune(args) -> object:
         bank.point_shapes = shapes_from_segmentation(
             bank, 0 if one else list(policy.config.camera_keys).index(loc.config.camera)
         )
-    loc.config.shape_vote = args.shape_vote
-    if loc.point_shape is None:
-        loc.add_shape_head()
+    # The phase `vla train --shape-vote W` runs after its main phase: the same head, optimizer, schedule and step.
+    cfg = TrainConfig(dataset=str(bank_path), lr=args.lr, shape_vote=args.shape_vote)
+    phase = LateShapePhase(cfg, policy, Accelerator(cpu=True))
+    phase.enter(lambda: args.steps)
     drop = WordDropout(args.word_dropout, keep=grounded_words()) if args.word_dropout else None
-    params = [p for p in loc.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     g = torch.Generator().manual_seed(0)
     policy.train()
     t0 = time.perf_counter()
     for step in range(args.steps):
-        for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         sb = bank.batch(torch.randint(len(bank), (32,), generator=g))
         cams = {k: sb[k] for k in policy.config.camera_keys if k in bank.images}
         sb.update(augment_images(cams, g, pixels=sb[AUX_PIXELS], semantics=sb[AUX_SEMANTICS]))
@@ -172,11 +175,7 @@ def shape_finetune(args) -> object:
         rows = bank.labels(torch.randint(len(bank), (loc.config.geometry_batch,), generator=g))
         if drop is not None:
             sb[TASK], rows[TASK] = drop(sb[TASK], g), drop(rows[TASK], g)
-        loss, info = policy._locator_loss(sb, rows)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _, info = phase.step(sb, rows)
         if (step + 1) % 100 == 0:
             print(
                 f"step {step + 1}/{args.steps} ({(time.perf_counter() - t0) / 60:.1f} min): shape "

@@ -8,7 +8,7 @@ a cylinder because every red prop in training was one. Trained with the vote fro
 lost held-out success; added late, it gained (README, "Policy quality").
 
 The phase has its own AdamW (the locator's parameters, --lr, cosine decay from the first late step, no warm-up)
-and keeps no EMA; a checkpoint saved in it records `late_step` so that a resumed run rebuilds the shape head and
+and keeps no EMA; a checkpoint saved in it records `late_phase` so that a resumed run rebuilds the shape head and
 that optimizer before loading, and continues exactly.
 """
 
@@ -45,7 +45,7 @@ def check_late_shape_flags(cfg: TrainConfig) -> None:
 def in_late_phase(state_dir: Path) -> bool:
     """Whether the checkpoint in `state_dir` (checkpoints/last/training_state) was saved during the late phase."""
     path = state_dir / "trainer.json"
-    return path.is_file() and json.loads(path.read_text()).get("late_step", 0) > 0
+    return path.is_file() and bool(json.loads(path.read_text()).get("late_phase", False))
 
 
 class LateShapePhase:
@@ -56,9 +56,9 @@ class LateShapePhase:
         self.optimizer = self.scheduler = None
         self.params: list[torch.nn.Parameter] = []
 
-    def reserve_s(self, late_step: int) -> float:
+    def reserve_s(self) -> float:
         """Seconds of --max-minutes the main phase leaves to this one."""
-        return 60.0 * self.cfg.late_locator_minutes if self.cfg.max_minutes is not None and late_step == 0 else 0.0
+        return 60.0 * self.cfg.late_locator_minutes if self.cfg.max_minutes is not None else 0.0
 
     def enter(self, schedule_steps) -> None:
         """Give the locator its shape head and vote weight, and build the phase's optimizer and LR schedule

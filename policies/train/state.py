@@ -32,7 +32,8 @@ class Progress:
     schedule_steps: int = 0  # length of the LR schedule; 0 = --steps (set from --max-minutes once measured)
     dagger_rounds: int = 0  # DAgger rounds done (their data is in out/dagger/)
     rollout_s: float = 0.0  # seconds of elapsed_s spent in DAgger rollouts rather than optimizer steps
-    late_step: int = 0  # steps of the late locator-only phase done (late_shape.py); > 0: the run is in it
+    late_phase: bool = False  # the run is in the late locator-only phase (late_shape.py): the shape head exists
+    late_step: int = 0  # steps of that phase done
     late_schedule_steps: int = 0  # that phase's length; 0 = --late-locator-steps (set from --max-minutes)
     late_start_s: float = 0.0  # elapsed_s when that phase began
 

@@ -233,11 +233,11 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=p.step, desc="train", unit="step", disable=not acc.is_main_process)
         loss_value, stop_reason = float("nan"), "steps"
         budget = BudgetFit(cfg, p.step, p.elapsed_s, p.schedule_steps, p.rollout_s)
-        late_reserve_s = self.late.reserve_s(p.late_step) if self.late is not None else 0.0
+        late_reserve_s = self.late.reserve_s() if self.late is not None else 0.0
         main_budget_s = cfg.max_minutes * 60 - late_reserve_s if cfg.max_minutes is not None else math.inf
         self.model.train()
         try:
-            while p.late_step == 0 and p.step < (p.schedule_steps or cfg.steps):
+            while not p.late_phase and p.step < (p.schedule_steps or cfg.steps):
                 if time.perf_counter() - t_start >= main_budget_s:
                     stop_reason = "max_minutes"
                     break
@@ -311,7 +311,7 @@ class Trainer:
         if self.late is not None:
             summary["late_locator_phase"] = {
                 "steps": p.late_step,
-                "seconds": round(p.elapsed_s - p.late_start_s, 1) if p.late_step else 0.0,
+                "seconds": round(p.elapsed_s - p.late_start_s, 1) if p.late_phase else 0.0,
                 "shape_vote": self.cfg.shape_vote,
                 "final_loss": self._late_loss,  # the locator's loss
             }
@@ -337,11 +337,11 @@ class Trainer:
         """Run the late locator-only phase (or what is left of it); the stop reason when something other than
         its step count ended it."""
         cfg, p, acc = self.cfg, self.progress, self.accelerator
-        if p.late_step == 0:
+        if not p.late_phase:
             if cfg.pause_at is not None and p.step >= cfg.pause_at:
                 return "pause_at"  # saved as the main phase left it
             self._enter_late_phase(from_ema=True)
-            p.late_start_s = p.elapsed_s
+            p.late_phase, p.late_start_s = True, p.elapsed_s
             tqdm.write(f"[train] late locator phase: the shape vote ({cfg.shape_vote}), step {p.step}")
         total = lambda: p.late_schedule_steps or cfg.late_locator_steps  # noqa: E731
         bar.total = p.step + total()
@@ -443,7 +443,7 @@ class Trainer:
     def _samples_per_s(self, start_step: int, p: Progress, total: bool = False) -> float:
         """Training samples per second of the main phase (the late locator phase's time is not in it)."""
         steps = p.step if total else p.step - start_step
-        elapsed = p.late_start_s if p.late_step else p.elapsed_s
+        elapsed = p.late_start_s if p.late_phase else p.elapsed_s
         return steps * self.cfg.batch_size * self.accelerator.num_processes / max(elapsed, 1e-9)
 
     def _tensorboard(self):
