@@ -35,6 +35,9 @@ def test_ee_commands_are_the_policy_actions_over_the_period_at_the_control_rate(
         t0 = time.monotonic()
         time.sleep(2.0)
         cmds = _nonzero(robot, t0)
+        # One diagnostics message can be a transient hold ("waiting for the next action chunk": a chunk a few ms
+        # late, seen once in a loaded full suite); the steady state is OK, so poll for it.
+        wait(lambda: robot.last_diag().get("level") == OK, timeout=5)
         diag = robot.last_diag()
     # 10 Hz for 2 s, counted by arrival in this process (+-25%: it shares 2 cores with the DDS threads; a full
     # suite once saw 16), every command = action / period, in the base frame. The rate itself is checked
