@@ -63,10 +63,10 @@ class LateShapePhase:
     def enter(self, schedule_steps) -> None:
         """Give the locator its shape head and vote weight, and build the phase's optimizer and LR schedule
         (`schedule_steps`: a callable, the phase's length, which a budget fixes after its first steps)."""
-        from .trainer import lr_lambda
+        from .trainer import STEP_SEED_STRIDE, lr_lambda  # here: the trainer imports this module
 
         cfg, locator = self.cfg, self.policy.locator
-        torch.manual_seed(cfg.seed * 1_000_003 + SHAPE_HEAD_SEED)
+        torch.manual_seed(cfg.seed * STEP_SEED_STRIDE + SHAPE_HEAD_SEED)
         locator.add_shape_head()
         locator.point_shape.to(self.accelerator.device)
         locator.config.shape_vote = cfg.shape_vote

@@ -49,16 +49,21 @@ def lr_lambda(warmup: int, total):
 
 
 def budget_schedule_steps(
-    cfg: TrainConfig, step: int, elapsed_s: float, per_step_s: float | None = None, reserve_s: float = 0.0
+    cfg: TrainConfig,
+    step: int,
+    elapsed_s: float,
+    per_step_s: float | None = None,
+    reserve_s: float = 0.0,
+    cap: int | None = None,
 ) -> int:
-    """Steps that fit in --max-minutes at the measured speed (at most --steps), so that the cosine
+    """Steps that fit in --max-minutes at the measured speed (at most `cap`, default --steps), so that the cosine
     schedule ends when the budget does instead of being cut off at a high learning rate. The speed is
     `per_step_s` when given, else the mean since the start; `reserve_s` is budget kept for other work
-    (DAgger rollouts still to come)."""
+    (DAgger rollouts still to come, the late locator phase)."""
     remaining_s = cfg.max_minutes * 60 - elapsed_s - reserve_s
     per_step = per_step_s if per_step_s is not None else elapsed_s / max(step, 1)
     fit = step + int(0.97 * remaining_s / max(per_step, 1e-9))  # a little slack for saving and logging
-    return max(min(cfg.steps, fit), step + 1)
+    return max(min(cfg.steps if cap is None else cap, fit), step + 1)
 
 
 REFIT_AT = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of --max-minutes at which the schedule is refitted
@@ -359,8 +364,9 @@ class Trainer:
             p.elapsed_s = time.perf_counter() - t_start
             if cfg.max_minutes is not None and p.late_step == CALIBRATION_STEPS and not p.late_schedule_steps:
                 per_step = (p.elapsed_s - p.late_start_s) / p.late_step  # fit the phase to what is left
-                fit = p.late_step + int(0.97 * (cfg.max_minutes * 60 - p.elapsed_s) / max(per_step, 1e-9))
-                p.late_schedule_steps = max(p.late_step + 1, min(cfg.late_locator_steps, fit))
+                p.late_schedule_steps = budget_schedule_steps(
+                    cfg, p.late_step, p.elapsed_s, per_step, cap=cfg.late_locator_steps
+                )
                 bar.total = p.step + total()
             if (p.step + p.late_step) % cfg.log_every == 0:
                 self._log(writer, loss, info, p, phase="late_locator")
