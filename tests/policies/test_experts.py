@@ -61,3 +61,32 @@ def test_expert_is_deterministic():
             obs, *_ = env.step(actions[-1])
         runs.append(np.stack(actions))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_push_expert_touches_down_with_room_behind_the_prop():
+    """The shut fingers come down PUSH_STANDOFF behind the prop's near side (6.5 cm behind a cube's centre), so
+    a policy that aims a centimetre short does not land on the prop; the push still succeeds."""
+    from vla.envs.manipulation.tasks.push import DIRECTIONS
+    from vla.policies.experts.tabletop import PUSH_STANDOFF
+
+    env = E.make_env("push", image_size=32)
+    expert = make_expert(env)
+    behind = []
+    for seed in range(500, 506):
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        scene, episode = env.unwrapped.scene, env.unwrapped.episode
+        start, d = scene.prop_pos(episode.target)[:2].copy(), DIRECTIONS[episode.direction]
+        distance = None
+        while True:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            tcp = scene.tcp_pos()
+            if distance is None and tcp[2] < 0.06:  # touching down: the along-push distance to the prop's centre
+                distance = float((start - tcp[:2]) @ d)
+            if terminated or truncated:
+                break
+        assert info["is_success"], seed
+        behind.append(distance)
+    # cubes and cylinders are 2 cm from centre to face; the descent completes within its 8 mm tolerance
+    np.testing.assert_allclose(behind, 0.02 + PUSH_STANDOFF, atol=0.005)
+    assert min(behind) > 0.06, behind  # at least 2 cm more than a 45-degree cube's corner and the fingers need

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vla.errors import VlaUserError
-from vla.policy.carry_tracker import CarryTracker, state_indices
+from vla.policy.carry_tracker import CarryRules, CarryTracker, state_indices
 from vla.policy.locator import LocatorConfig, TargetLocator
 from vla.policy.table_fit import TableFit, num_terms, polynomial_terms
 
@@ -79,6 +79,29 @@ def test_a_prop_that_slips_or_is_let_go_drops_to_its_starting_height_and_an_idle
     assert np.isnan(tracker.pos[0]).all()
     with pytest.raises(VlaUserError, match=r"lacks \['tcp.z'\]"):
         state_indices(("gripper.gap", "tcp.x", "tcp.y"))
+
+
+def test_a_push_moves_the_prop_only_past_first_contact_and_keeps_its_sideways_offset():
+    """A shut gripper touching down 6.5 cm behind a prop (the push expert's standoff) and advancing 2 cm a step:
+    the prop stays put until the tool centre is within push_radius (3.5 cm) and then moves by what the step
+    went past that distance, not by the whole step; sideways it keeps its offset; a gripper moving away, too
+    high, too far sideways or with open fingers leaves it alone."""
+    names = ("gripper.gap", "tcp.x", "tcp.y", "tcp.z")
+    assert CarryRules().push_radius == 0.035  # the numbers below are worked out for it
+    tracker = CarryTracker(1, state_indices(names))
+    tracker.start([0], np.array([[0.40, 0.01, 0.02]]))
+    xs = [0.335, 0.355, 0.375, 0.395, 0.415]  # 6.5, 4.5, 2.5 (-> 3.5: pushed 1 cm), then 2 cm a step
+    expected = [0.40, 0.40, 0.41, 0.43, 0.45]
+    for x, want in zip(xs, expected, strict=True):
+        tracker.update([0], np.array([[0.0, x, 0.0, 0.03]]))
+        np.testing.assert_allclose(tracker.pos[0], [want, 0.01, 0.02], atol=1e-9)
+    tracker.update([0], np.array([[0.0, 0.405, 0.0, 0.03]]))  # backing off: it stays
+    np.testing.assert_allclose(tracker.pos[0], [0.45, 0.01, 0.02], atol=1e-9)
+    for state in ([0.0, 0.43, 0.0, 0.06], [0.0, 0.43, 0.05, 0.03], [0.08, 0.43, 0.0, 0.03]):  # high, aside, open
+        tracker.start([0], np.array([[0.45, 0.01, 0.02]]))
+        tracker.update([0], np.array([[state[0], 0.40, state[2], state[3]]]))
+        tracker.update([0], np.array([state]))
+        np.testing.assert_allclose(tracker.pos[0], [0.45, 0.01, 0.02], atol=1e-9)
 
 
 def test_polynomial_terms_are_every_monomial_up_to_degree_three():

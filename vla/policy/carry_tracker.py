@@ -12,15 +12,20 @@ moves it, and the state says when that happens:
   (slipped out); either way it falls straight down to its starting height: onto the table, or into a bowl
   whose floor is at table height. (A prop let go on top of another has just finished a stack, and the
   episode ends on that success; one that falls off lands on the table, as the head then sees it.)
-- **pushed**: with the fingers shut (gap below the lower bound), the tool centre lower than `push_height`
-  above the prop and closer than `push_radius` to it in xy, the prop moves by the tool centre's own xy motion
-  whenever that motion heads toward it: a flat pusher, which keeps the prop's sideways offset as a cube face
-  does (a round pusher's radial shove drifted 3 cm sideways within a push).
+- **pushed**: with the fingers shut (gap below the lower bound) and the tool centre lower than `push_height`
+  above the prop, a tool centre moving toward the prop keeps it `push_radius` ahead along its motion: a prop
+  ahead, nearer than that and within `push_radius` sideways, moves forward to that distance. A flat pusher,
+  which keeps the prop's sideways offset as a cube face does (a round pusher's radial shove drifted 3 cm
+  sideways within a push); and only the part of a step past first contact moves the prop, so a gripper that
+  touches down a few centimetres behind it does not shove it a whole step early (moving it by every step
+  within `push_radius` put the tracker 1.9 cm ahead of the expert's props once the expert touched down
+  6.5 cm behind them).
 
 Measured on the suite's scripted demonstrations: a held prop stays within 1 mm (xy) of the tool centre plus
 its grasp offset; a pushed one moves with the tool centre 3.1-4.0 cm ahead of it (cube faces, cylinders),
 hence push_radius = 3.5 cm. Over whole expert episodes the tracker stays within 4 mm (xy) of a carried prop
-and 1.2 cm of a pushed one (tests/policy/test_carry_tracker.py). Nothing here reads the simulator: the inputs
+and 1.2 cm of a pushed one (tests/policy/test_carry_tracker.py; 30 push episodes: worst error per episode
+median 0.56 cm, at most 1.25 cm). Nothing here reads the simulator: the inputs
 are the reset-frame estimate and the proprioceptive state (`gripper.gap`, `tcp.x/y/z`), as on a real robot.
 """
 
@@ -109,12 +114,18 @@ class CarryTracker:
         dropped = slipped | released
         pos[dropped, 2] = self.start_z[rows[dropped]]
         held = carried
-        # Pushes: a shut gripper low enough and within push_radius moves the prop by its own xy motion when that
-        # motion heads toward the prop (a flat pusher: the prop keeps its sideways offset, as a cube face does).
+        # Pushes: a shut gripper low enough, moving toward the prop, keeps it push_radius ahead along its motion: a
+        # prop nearer than that, ahead and within push_radius sideways, moves forward to that distance (a flat
+        # pusher: it keeps its sideways offset, as a cube face does). Only the part of a step past first contact
+        # moves it, so a gripper touching down a few centimetres behind does not shove it a whole step early.
         prev = self.prev_tcp[rows]
         step = tcp[:, :2] - np.where(np.isfinite(prev), prev, tcp)[:, :2]
+        length = np.linalg.norm(step, axis=1)
+        u = step / np.maximum(length, 1e-12)[:, None]  # the motion's direction
         d = pos[:, :2] - tcp[:, :2]
-        push = ~held & (gap <= r.grasp_gap[0]) & (tcp[:, 2] - pos[:, 2] < r.push_height)
-        push &= (np.linalg.norm(d, axis=1) < r.push_radius) & ((step * d).sum(1) > 0)
-        pos[push, :2] += step[push]
+        ahead = (d * u).sum(1)
+        sideways = np.abs(d[:, 0] * u[:, 1] - d[:, 1] * u[:, 0])
+        push = ~held & (gap <= r.grasp_gap[0]) & (tcp[:, 2] - pos[:, 2] < r.push_height) & (length > 1e-6)
+        push &= (ahead > 0) & (ahead < r.push_radius) & (sideways < r.push_radius)
+        pos[push, :2] += (r.push_radius - ahead[push])[:, None] * u[push]
         self.pos[rows], self.held[rows], self.prev_tcp[rows] = pos, held, tcp
