@@ -24,7 +24,7 @@ moves it, and the state says when that happens:
 Measured on the suite's scripted demonstrations: a held prop stays within 1 mm (xy) of the tool centre plus
 its grasp offset; a pushed one moves with the tool centre 3.1-4.0 cm ahead of it (cube faces, cylinders),
 hence push_radius = 3.5 cm. Over whole expert episodes the tracker stays within 4 mm (xy) of a carried prop
-and 1.2 cm of a pushed one (tests/policy/test_carry_tracker.py; 30 push episodes: worst error per episode
+and 1.3 cm of a pushed one (tests/policy/test_carry_tracker.py; 30 push episodes: worst error per episode
 median 0.56 cm, at most 1.25 cm). Nothing here reads the simulator: the inputs
 are the reset-frame estimate and the proprioceptive state (`gripper.gap`, `tcp.x/y/z`), as on a real robot.
 """
@@ -114,10 +114,8 @@ class CarryTracker:
         dropped = slipped | released
         pos[dropped, 2] = self.start_z[rows[dropped]]
         held = carried
-        # Pushes: a shut gripper low enough, moving toward the prop, keeps it push_radius ahead along its motion: a
-        # prop nearer than that, ahead and within push_radius sideways, moves forward to that distance (a flat
-        # pusher: it keeps its sideways offset, as a cube face does). Only the part of a step past first contact
-        # moves it, so a gripper touching down a few centimetres behind does not shove it a whole step early.
+        # Pushes (the module docstring's "pushed"): a prop ahead of the motion and nearer than push_radius moves
+        # forward to push_radius along it, keeping its sideways offset.
         prev = self.prev_tcp[rows]
         step = tcp[:, :2] - np.where(np.isfinite(prev), prev, tcp)[:, :2]
         length = np.linalg.norm(step, axis=1)
