@@ -129,6 +129,13 @@ def main() -> None:
         choices=("locator", "all"),
         help="what reads the word-dropped instructions: the locator alone, or all of training (vla train flag)",
     )
+    parser.add_argument(
+        "--head-instruction",
+        default="words",
+        choices=("words", "grounding"),
+        help="what of the instruction reaches the action head: its words, or only the grounding maps' positions "
+        "(vla train flag; grounding needs --locator)",
+    )
     parser.add_argument("--splits", default="train,heldout", help="evaluation splits, comma-separated")
     parser.add_argument("--steps", type=int, default=20000, help="upper bound; the minute budget usually stops first")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -175,6 +182,7 @@ def main() -> None:
         *({None: [], True: ["--window-vote"], False: ["--no-window-vote"]}[args.window_vote]),
         *(["--word-dropout", str(args.word_dropout)] if args.word_dropout else []),
         *(["--word-dropout-scope", args.word_dropout_scope] if args.word_dropout else []),
+        *(["--head-instruction", args.head_instruction] if args.head_instruction != "words" else []),
     )  # fmt: skip
     ckpt = str(out / "train" / "checkpoints" / "last" / "pretrained_model")
     results = {}
@@ -213,6 +221,7 @@ def main() -> None:
         "conditioning_noise": args.conditioning_noise,
         "word_dropout": args.word_dropout,
         "word_dropout_scope": args.word_dropout_scope if args.word_dropout else None,
+        "head_instruction": args.head_instruction,
         "load_average_at_end": os.getloadavg(),
         "train_command_minutes": round(t_train / 60, 1),
         "train_steps": summary["steps"],

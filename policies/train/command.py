@@ -138,6 +138,7 @@ def run_train(cfg: TrainConfig) -> int:
     )
     config = with_grounding_maps(config, cfg)
     config = with_estimate_conditioning(config, cfg, demos)
+    config = with_head_instruction(config, cfg)
     if n_discrete and not type(config.head).discrete_actions_only:
         print(
             f"[train] note: head '{config.head_name}' fits the {n_discrete} one-hot scores of a discrete action "
@@ -213,6 +214,27 @@ def with_grounding_maps(config, cfg: TrainConfig):
         vision_semantic_classes=SEMANTIC_CLASSES if cfg.semantic_labels else (),
     )
     return dataclasses.replace(config, backbone=backbone, grounding_loss_weight=cfg.grounding_weight)
+
+
+def with_head_instruction(config, cfg: TrainConfig):
+    """--head-instruction grounding: the embedded backbone passes the head no words (no text tokens, no FiLM);
+    the instruction then acts only through the grounding maps and the conditioning positions."""
+    from vla.backbones.embedded.configuration_embedded import EmbeddedBackboneConfig
+
+    if cfg.head_instruction == "words":
+        return config
+    if not isinstance(config.backbone, EmbeddedBackboneConfig):
+        raise VlaUserError(
+            f"--head-instruction grounding applies to the embedded backbone, not '{config.backbone_name}'; "
+            "drop the flag"
+        )
+    if not (cfg.locator or cfg.estimate_conditioning or cfg.oracle_conditioning):
+        raise VlaUserError(
+            "--head-instruction grounding leaves the head only its conditioning positions to tell tasks apart; "
+            "add --locator (or --estimate-conditioning / --oracle-conditioning)"
+        )
+    backbone = dataclasses.replace(config.backbone, film=False, instruction_tokens=False)
+    return dataclasses.replace(config, backbone=backbone)
 
 
 def with_estimate_conditioning(config, cfg: TrainConfig, demos):

@@ -280,3 +280,26 @@ def test_spatial_softmax_finds_a_peak_at_its_image_coordinates():
     xy = ss(x)[0, 0]
     assert xy[0].item() == pytest.approx(-1 + 2 * 9 / 15, abs=1e-4)
     assert xy[1].item() == pytest.approx(-1 + 2 * 2 / 11, abs=1e-4)
+
+
+def test_without_instruction_tokens_words_reach_the_output_only_through_the_grounding_maps():
+    # No grounding maps: the instruction reaches nothing; the tokens are [cognition, state, images].
+    blind = make(dataclasses.replace(EmbeddedBackboneConfig.tiny(), film=False, instruction_tokens=False)).eval()
+    assert not any(k.startswith(("text_proj", "sentence_proj", "text_type")) for k in blind.state_dict())
+    images, _, state = inputs()
+    cfg = blind.config
+    with torch.no_grad():
+        a = blind(images, ["pick up the red cube"] * 2, state)
+        b = blind(images, ["nudge the pink cylinder over to the left"] * 2, state)
+    assert a.tokens.shape == (2, 1 + 1 + len(CAMERAS) * (cfg.vision_token_grid**2 + 1), cfg.hidden_size)
+    assert a.mask.all() and torch.equal(a.tokens, b.tokens)
+    # With grounding maps, the words choose what the maps look for, and so move the tokens.
+    grounded = dataclasses.replace(cfg, vision_grounding_maps=2)
+    sees = make(grounded).eval()
+    with torch.no_grad():
+        a = sees(images, ["pick up the red cube"] * 2, state)
+        b = sees(images, ["nudge the pink cylinder over to the left"] * 2, state)
+    assert (a.tokens - b.tokens).abs().max() > 1e-4
+    assert a.grounding is not None and not torch.allclose(a.grounding, b.grounding)
+    with pytest.raises(VlaUserError, match="instruction_tokens=False needs film=False"):
+        EmbeddedBackboneConfig(instruction_tokens=False)

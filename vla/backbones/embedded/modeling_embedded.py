@@ -4,6 +4,8 @@ images -> FiLM conv net (shared across cameras, conditioned on the instruction) 
 instruction -> frozen all-MiniLM-L6-v2 (cached per string) -> text tokens + sentence embedding
 state -> MLP -> one state token
 [cognition, text, state, image] tokens -> a few transformer encoder layers -> tokens, cognition
+(with instruction_tokens=False and no FiLM: [cognition, state, image], the instruction only choosing what
+the grounding maps look for)
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ class EmbeddedBackbone(Backbone):
             config.text_model_path, config.train_text_encoder, config.max_text_tokens, config.text_cache_size
         )
         e = self.text.embed_dim
-        self.text_proj = nn.Linear(e, d)
-        self.sentence_proj = nn.Linear(e, d)
+        if config.instruction_tokens:
+            self.text_proj = nn.Linear(e, d)
+            self.sentence_proj = nn.Linear(e, d)
         self.film_context = nn.Sequential(nn.Linear(e, d), nn.SiLU()) if config.film else None
         self.vision = FiLMConvEncoder(
             config.vision_channels,
@@ -53,7 +56,8 @@ class EmbeddedBackbone(Backbone):
             self.grounding_text = nn.Linear(e, d)
         self.camera_embed = nn.Parameter(torch.randn(len(self.camera_names), 1, d) * 0.02)
         self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.text_type = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        if config.instruction_tokens:
+            self.text_type = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         self.state_mlp = nn.Sequential(nn.Linear(state_dim, d), nn.SiLU(), nn.Linear(d, d)) if state_dim > 0 else None
         layer = nn.TransformerEncoderLayer(
             d,
@@ -111,10 +115,14 @@ class EmbeddedBackbone(Backbone):
         word_states, sentence = word_states.to(dtype), sentence.to(dtype)
         context = self.film_context(sentence) if self.film_context is not None else None
 
-        parts = [
-            self.cls_token.expand(b, -1, -1) + self.sentence_proj(sentence)[:, None],  # (B, 1, D)
-            self.text_proj(word_states) + self.text_type,  # (B, T, D)
-        ]
+        n_text = text_mask.shape[1] if self.config.instruction_tokens else 0
+        if self.config.instruction_tokens:
+            parts = [
+                self.cls_token.expand(b, -1, -1) + self.sentence_proj(sentence)[:, None],  # (B, 1, D)
+                self.text_proj(word_states) + self.text_type,  # (B, T, D)
+            ]
+        else:  # the instruction reaches the tokens only through the grounding maps' positions
+            parts = [self.cls_token.expand(b, -1, -1)]
         if self.state_mlp is not None:
             if state is None:
                 raise VlaUserError(f"the backbone was built for state_dim={self.state_dim} but got no state")
@@ -124,9 +132,9 @@ class EmbeddedBackbone(Backbone):
         parts.append(image_tokens)  # (B, C*G, D)
         x = torch.cat(parts, 1)  # (B, N, D)
 
-        n_text = text_mask.shape[1]
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (B, N) True = valid
-        mask[:, 1 : 1 + n_text] = text_mask
+        if n_text:
+            mask[:, 1 : 1 + n_text] = text_mask
         x = self.fusion(x, src_key_padding_mask=~mask)
         tokens = self.norm(x)
         return BackboneOutput(
