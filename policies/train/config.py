@@ -162,11 +162,11 @@ class TrainConfig:
     sentence embedding in the fusion, with FiLM on the sentence in every conv stage; or 'grounding' (needs
     --locator, --estimate-conditioning or --oracle-conditioning), only where the backbone's grounding maps put the
     target and goal (no FiLM, no text tokens), so what to do comes from the conditioning positions, which the
-    locator reads from the instruction. Measured (b22, README "Policy quality"): held-out "nudge the X over to
-    the {direction}" 7 -> 12 of 24 and push with training wordings 68-74% -> 88%, but held-out pick 88% -> 68%
-    and place 86-92% -> 74%, where the locator's goal or target is off and the words no longer correct it
-    (92% and 100% with the true positions); 65.0% held out in all. 10% more samples/s, inference p50 12.0
-    instead of 15.1 ms."""
+    locator reads from the instruction. Measured against the default on the same machine and day (b22 and b23,
+    README "Policy quality"): 91.5% / 65.0% against 93.5% / 78.0% (training wordings / held out); held-out
+    pick 68% against 96% and place 74% against 96%, where the locator's goal or target is off and the words
+    no longer correct it (92% and 100% with the true positions). 8-10% more samples/s, inference p50 12.0
+    instead of 15.1 ms (bench_inference)."""
     save_every: int = 500
     """Write checkpoints/last every this many steps (and at the end)."""
     log_every: int = 25
