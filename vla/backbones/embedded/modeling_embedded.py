@@ -115,13 +115,14 @@ class EmbeddedBackbone(Backbone):
         word_states, sentence = word_states.to(dtype), sentence.to(dtype)
         context = self.film_context(sentence) if self.film_context is not None else None
 
-        n_text = text_mask.shape[1] if self.config.instruction_tokens else 0
         if self.config.instruction_tokens:
+            n_text = text_mask.shape[1]
             parts = [
                 self.cls_token.expand(b, -1, -1) + self.sentence_proj(sentence)[:, None],  # (B, 1, D)
                 self.text_proj(word_states) + self.text_type,  # (B, T, D)
             ]
         else:  # the instruction reaches the tokens only through the grounding maps' positions
+            n_text = 0
             parts = [self.cls_token.expand(b, -1, -1)]
         if self.state_mlp is not None:
             if state is None:
